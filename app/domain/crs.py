@@ -1,0 +1,93 @@
+"""CGCS2000 coordinate systems: Gauss–Krüger zones and inference for coordinates without a CRS.
+
+EPSG codes (all CGCS2000):
+  4490        geographic (storage CRS)
+  4491–4501   6° GK zones 13–23, zone number in the false easting (13,500,000 …)
+  4502–4512   6° GK CM 75°E–135°E, false easting 500,000
+  4513–4533   3° GK zones 25–45, zone number in the false easting (25,500,000 …)
+  4534–4554   3° GK CM 75°E–135°E, false easting 500,000
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pyproj import CRS, Transformer
+
+STORAGE_EPSG = 4490
+CHINA_LONLAT = (73.0, 3.0, 136.0, 54.0)
+
+
+def gk3_zone(lon: float) -> int:
+    return int(math.floor(lon / 3.0 + 0.5))
+
+
+def gk3_epsg(lon: float, *, prefixed: bool = False) -> int:
+    """The 3° GK zone EPSG code for a longitude (the official plane for areas, e.g. 国土三调)."""
+    zone = min(max(gk3_zone(lon), 25), 45)
+    return (4513 if prefixed else 4534) + zone - 25
+
+
+def gk6_epsg(lon: float, *, prefixed: bool = False) -> int:
+    zone = min(max(int(math.floor(lon / 6.0)) + 1, 13), 23)
+    return (4491 if prefixed else 4502) + zone - 13
+
+
+@lru_cache(maxsize=128)
+def transformer(src: int | str, dst: int | str) -> Transformer:
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+def in_china(lon: float, lat: float) -> bool:
+    x0, y0, x1, y1 = CHINA_LONLAT
+    return x0 <= lon <= x1 and y0 <= lat <= y1
+
+
+@dataclass(frozen=True)
+class CrsGuess:
+    epsg: int
+    source: str  # prefix | guess
+    swapped: bool  # the file's x holds northings
+    note: str
+
+
+def infer_crs(minx: float, miny: float, maxx: float, maxy: float) -> CrsGuess | None:
+    """Infer the CRS of coordinates that carry none, or return None when it cannot be known.
+
+    Recognised: lon/lat inside China (taken as CGCS2000 geographic), and Gauss–Krüger coordinates
+    whose easting carries the zone number (8 digits: 3° zones 25–45, 6° zones 13–23), with the
+    axes either way round. GK coordinates without a zone prefix are ambiguous and return None.
+    """
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        return None
+    if -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90:
+        if in_china(minx, miny) and in_china(maxx, maxy):
+            return CrsGuess(STORAGE_EPSG, "guess", False, "经纬度坐标，按 CGCS2000 地理坐标 (EPSG:4490) 读取")
+        return None
+    for swapped, (e0, e1, n0, n1) in ((False, (minx, maxx, miny, maxy)), (True, (miny, maxy, minx, maxx))):
+        if not (300_000 <= n0 <= n1 <= 6_100_000):
+            continue
+        z0, z1 = int(e0 // 1_000_000), int(e1 // 1_000_000)
+        if z0 != z1:
+            continue
+        if not (100_000 <= e0 - z0 * 1_000_000 and e1 - z1 * 1_000_000 <= 900_000):
+            continue
+        if 25 <= z0 <= 45:
+            epsg = 4513 + z0 - 25
+            kind = f"3° 分带第 {z0} 带"
+        elif 13 <= z0 <= 23:
+            epsg = 4491 + z0 - 13
+            kind = f"6° 分带第 {z0} 带"
+        else:
+            continue
+        lon, lat = transformer(epsg, STORAGE_EPSG).transform((e0 + e1) / 2, (n0 + n1) / 2)
+        if not in_china(lon, lat):
+            continue
+        note = f"高斯-克吕格坐标，带号前缀 {z0}：CGCS2000 {kind} (EPSG:{epsg})"
+        if swapped:
+            note += "；X/Y 轴互换（X 为北坐标）"
+        return CrsGuess(epsg, "prefix", swapped, note)
+    return None
+

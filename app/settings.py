@@ -1,0 +1,36 @@
+"""Configuration from ``ECOREDLINE_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ECOREDLINE_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    """postgresql://… selects the PostGIS store; unset selects the embedded GeoPackage store."""
+    data_dir: Path = Path.home() / ".local" / "share" / "ecoredline"
+    layers_dir: Path = PROJECT_ROOT / "layers"
+    api_keys_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pool_min_size: int = 1
+    pool_max_size: int = 8
+    statement_timeout_ms: int = 60_000
+    subdivide_max_vertices: int = 256
+    max_upload_mb: int = 512
+
+    @property
+    def store_kind(self) -> str:
+        return "postgis" if self.database_url else "embedded"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

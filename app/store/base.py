@@ -1,0 +1,81 @@
+"""The ``LayerStore`` protocol: what the rest of the system may ask of a store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from shapely.geometry.base import BaseGeometry
+
+from app.domain.errors import NotFound
+from app.domain.models import Feature, FeaturePage, LayerData, LayerInfo, LayerVersion, Piece, Provenance
+
+BBox = tuple[float, float, float, float]
+Progress = Callable[[str, int, int], None]
+
+MAX_PAGE = 10_000
+
+
+class LayerStore(Protocol):
+    kind: str  # "postgis" | "embedded"
+
+    def publish(
+        self, layer_id: str, data: LayerData, provenance: Provenance, *, progress: Progress | None = None
+    ) -> LayerVersion:
+        """Store a new version and make it current, atomically; on any failure nothing is left."""
+
+    def list_layers(self) -> list[LayerInfo]: ...
+
+    def get_layer(self, layer_id: str) -> LayerInfo: ...
+
+    def list_versions(self, layer_id: str) -> list[LayerVersion]: ...
+
+    def get_version(self, version_id: str) -> LayerVersion: ...
+
+    def features(
+        self,
+        layer_id: str,
+        *,
+        version_id: str | None = None,
+        bbox: BBox | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> FeaturePage:
+        """Features of a version (default: current) in fid order, optionally intersecting a lon/lat bbox."""
+
+    def feature(self, version_id: str, fid: int) -> Feature: ...
+
+    def candidate_pieces(
+        self,
+        geometry: BaseGeometry,
+        *,
+        layers: Sequence[str] | None = None,
+        distance_m: float = 0.0,
+        versions: dict[str, str] | None = None,
+    ) -> list[Piece]:
+        """Subdivided pieces that intersect ``geometry`` or lie within ``distance_m`` of it.
+
+        Distances are measured in the 3° Gauss–Krüger plane of the geometry's centroid.
+        ``versions`` pins layers to recorded versions (re-runs); other layers use their current one.
+        """
+
+    def close(self) -> None: ...
+
+
+def layer_not_found(layer_id: str) -> NotFound:
+    return NotFound("E_LAYER_NOT_FOUND", f"没有图层“{layer_id}”", f"No layer '{layer_id}'", detail={"layer": layer_id})
+
+
+def version_not_found(version_id: str) -> NotFound:
+    return NotFound("E_VERSION_NOT_FOUND", f"没有图层版本“{version_id}”", f"No layer version '{version_id}'",
+                    detail={"version": version_id})
+
+
+def feature_not_found(version_id: str, fid: int) -> NotFound:
+    return NotFound("E_FEATURE_NOT_FOUND", f"没有要素 {version_id}.{fid}", f"No feature {version_id}.{fid}",
+                    detail={"version": version_id, "fid": fid})
+
+
+def clamp_page(limit: int, offset: int) -> tuple[int, int]:
+    """Clamp, don't refuse (OGC API Features Req 22C)."""
+    return max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))

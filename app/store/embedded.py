@@ -1,0 +1,465 @@
+"""Embedded store: one GeoPackage file, the same model as PostGIS, an in-memory STRtree per version.
+
+The file is a valid GeoPackage 1.4 (QGIS and GDAL open ``er_feature`` and ``er_piece`` as layers,
+filterable by ``version_id``). It is written with sqlite3 directly so that a whole publish —
+version row, features, pieces and the switch of the current version — is one SQLite transaction:
+readers (WAL mode) see the old version or the new one, and a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from app.domain.catalog import Catalog
+from app.domain.crs import STORAGE_EPSG
+from app.domain.errors import Conflict
+from app.domain.geometry import degree_margin, probe_gk_epsg, subdivide, to_gk
+from app.domain.models import (
+    Feature,
+    FeaturePage,
+    LayerData,
+    LayerInfo,
+    LayerVersion,
+    Piece,
+    Provenance,
+    check_layer_id,
+    feature_key,
+    version_id,
+)
+from app.settings import Settings
+from app.store.base import (
+    BBox,
+    Progress,
+    clamp_page,
+    feature_not_found,
+    layer_not_found,
+    version_not_found,
+)
+from app.store.common import data_summary, resolve_versions
+
+SCHEMA_VERSION = 1
+_GPKG_APPLICATION_ID = 0x47504B47
+_GPKG_USER_VERSION = 10300
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+_CGCS2000_WKT = (
+    'GEOGCS["China Geodetic Coordinate System 2000",DATUM["China_2000",SPHEROID["CGCS2000",6378137,'
+    '298.257222101,AUTHORITY["EPSG","1024"]],AUTHORITY["EPSG","1043"]],PRIMEM["Greenwich",0,'
+    'AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],'
+    'AUTHORITY["EPSG","4490"]]'
+)
+_WGS84_WKT = (
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],'
+    'UNIT["degree",0.0174532925199433],AUTHORITY["EPSG","4326"]]'
+)
+
+_SCHEMA = f"""
+CREATE TABLE gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+INSERT INTO gpkg_spatial_ref_sys VALUES
+  ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', 'undefined cartesian coordinate reference system'),
+  ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', 'undefined geographic coordinate reference system'),
+  ('WGS 84 geodetic', 4326, 'EPSG', 4326, '{_WGS84_WKT}', 'longitude/latitude coordinates in decimal degrees'),
+  ('China Geodetic Coordinate System 2000', 4490, 'EPSG', 4490, '{_CGCS2000_WKT}', 'CGCS2000');
+CREATE TABLE gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+  description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE gpkg_geometry_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE er_schema (version INTEGER NOT NULL);
+INSERT INTO er_schema VALUES ({SCHEMA_VERSION});
+CREATE TABLE er_layer (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, current_version TEXT, next_seq INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL);
+CREATE TABLE er_layer_version (
+  id TEXT PRIMARY KEY, layer_id TEXT NOT NULL REFERENCES er_layer(id), seq INTEGER NOT NULL,
+  kind TEXT NOT NULL, label TEXT, source_document TEXT, doc_number TEXT, authority TEXT,
+  effective_date TEXT, imported_by TEXT, notes TEXT, file_sha256 TEXT NOT NULL, imported_at TEXT NOT NULL,
+  feature_count INTEGER NOT NULL, vertex_count INTEGER NOT NULL, bbox TEXT, report TEXT NOT NULL,
+  UNIQUE (layer_id, seq));
+CREATE TABLE er_feature (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, version_id TEXT NOT NULL REFERENCES er_layer_version(id),
+  fid INTEGER NOT NULL, attributes TEXT NOT NULL, geom GEOMETRY,
+  minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE, UNIQUE (version_id, fid));
+CREATE TABLE er_piece (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, version_id TEXT NOT NULL, fid INTEGER NOT NULL, geom GEOMETRY);
+CREATE INDEX er_piece_version ON er_piece (version_id);
+INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES
+  ('er_feature', 'features', 'er_feature', 'EcoRedline layer features, all versions', 4490),
+  ('er_piece', 'features', 'er_piece', 'Subdivided pieces used by the overlay', 4490),
+  ('er_layer', 'attributes', 'er_layer', 'EcoRedline layers', NULL),
+  ('er_layer_version', 'attributes', 'er_layer_version', 'EcoRedline layer versions and provenance', NULL);
+INSERT INTO gpkg_geometry_columns VALUES
+  ('er_feature', 'geom', 'GEOMETRY', 4490, 0, 0),
+  ('er_piece', 'geom', 'GEOMETRY', 4490, 0, 0);
+"""
+
+_VERSION_COLS = (
+    "v.id, v.layer_id, v.seq, v.kind, v.label, v.source_document, v.doc_number, v.authority, v.effective_date,"
+    " v.imported_by, v.notes, v.file_sha256, v.imported_at, v.feature_count, v.vertex_count, v.bbox, v.report"
+)
+
+
+def gpkg_blobs(geoms: np.ndarray) -> list[bytes]:
+    """GeoPackage geometry blobs (header with XY envelope + ISO WKB, little endian)."""
+    wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+    bounds = shapely.bounds(geoms)
+    head = struct.Struct("<2sBBi4d")
+    return [
+        head.pack(b"GP", 0, 0x03, STORAGE_EPSG, b[0], b[2], b[1], b[3]) + w
+        for w, b in zip(wkb, bounds, strict=True)
+    ]
+
+
+def from_gpkg_blobs(blobs: Sequence[bytes]) -> np.ndarray:
+    wkb = []
+    for blob in blobs:
+        flags = blob[3]
+        wkb.append(blob[8 + _ENVELOPE_BYTES[(flags >> 1) & 0x07]:])
+    return shapely.from_wkb(wkb)
+
+
+@dataclass
+class _VersionIndex:
+    """An immutable version in memory: its pieces under an STRtree, its attributes by fid."""
+
+    pieces: np.ndarray
+    piece_fid: np.ndarray
+    tree: shapely.STRtree
+    attributes: dict[int, dict[str, Any]]
+
+
+class EmbeddedStore:
+    kind = "embedded"
+
+    def __init__(self, path: Path, catalog: Catalog, settings: Settings | None = None,
+                 cache_versions: int = 64) -> None:
+        self.path = Path(path)
+        self.catalog = catalog
+        self.settings = settings or Settings()
+        self._local = threading.local()
+        self._cache: OrderedDict[str, _VersionIndex] = OrderedDict()
+        self._cache_size = cache_versions
+        self._cache_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._init_file()
+
+    # -- connections ------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = self._connect()
+        return con
+
+    def _init_file(self) -> None:
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            exists = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='er_schema'"
+            ).fetchone()
+            if not exists:
+                if con.execute("SELECT count(*) FROM sqlite_master WHERE name='gpkg_contents'").fetchone()[0]:
+                    raise RuntimeError(f"{self.path} is a GeoPackage but not an EcoRedline store")
+                for stmt in _split_sql(_SCHEMA):
+                    con.execute(stmt)
+                con.execute(f"PRAGMA application_id={_GPKG_APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version={_GPKG_USER_VERSION}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # -- publishing ---------------------------------------------------------------------------
+    def publish(
+        self, layer_id: str, data: LayerData, provenance: Provenance, *, progress: Progress | None = None
+    ) -> LayerVersion:
+        check_layer_id(layer_id)
+        self.catalog.kind(data.kind)
+        note = progress or (lambda *_: None)
+        n = len(data.geometries)
+        bbox, vertices = data_summary(data)
+        # the heavy work happens before the write lock is taken
+        note("subdivide", 0, 1)
+        owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
+        note("subdivide", 1, 1)
+        feat_blobs = gpkg_blobs(data.geometries)
+        piece_blobs = gpkg_blobs(pieces)
+        fbounds = shapely.bounds(data.geometries)
+        attrs = [json.dumps(a, ensure_ascii=False, default=str) for a in data.attributes]
+        now = datetime.now(UTC)
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("INSERT OR IGNORE INTO er_layer (id, kind, created_at) VALUES (?, ?, ?)",
+                        (layer_id, data.kind, now.isoformat()))
+            kind, seq = con.execute("SELECT kind, next_seq FROM er_layer WHERE id = ?", (layer_id,)).fetchone()
+            if kind != data.kind:
+                raise Conflict(
+                    "E_KIND_MISMATCH",
+                    f"图层“{layer_id}”的类型是 {kind}，不能发布 {data.kind} 类型的版本",
+                    f"Layer '{layer_id}' is of kind {kind}; a {data.kind} version cannot be published to it",
+                    detail={"layer": layer_id, "kind": kind, "given": data.kind},
+                )
+            con.execute("UPDATE er_layer SET next_seq = next_seq + 1 WHERE id = ?", (layer_id,))
+            vid = version_id(layer_id, seq)
+            p = provenance
+            con.execute(
+                "INSERT INTO er_layer_version (id, layer_id, seq, kind, label, source_document, doc_number,"
+                " authority, effective_date, imported_by, notes, file_sha256, imported_at, feature_count,"
+                " vertex_count, bbox, report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (vid, layer_id, seq, data.kind, p.label, p.source_document, p.doc_number, p.authority,
+                 p.effective_date.isoformat() if p.effective_date else None, p.imported_by, p.notes,
+                 data.report.file_sha256, now.isoformat(), n, vertices, json.dumps(bbox) if bbox else None,
+                 json.dumps(data.report.to_dict(), ensure_ascii=False, default=str)),
+            )
+            step = 5_000
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                con.executemany(
+                    "INSERT INTO er_feature (version_id, fid, attributes, geom, minx, miny, maxx, maxy)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    ((vid, i, attrs[i], feat_blobs[i], *fbounds[i]) for i in range(start, stop)),
+                )
+                note("write", stop, n)
+            con.executemany(
+                "INSERT INTO er_piece (version_id, fid, geom) VALUES (?,?,?)",
+                ((vid, int(f), b) for f, b in zip(owner, piece_blobs, strict=True)),
+            )
+            con.execute("UPDATE er_layer SET current_version = ? WHERE id = ?", (vid, layer_id))
+            self._update_extent(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return self.get_version(vid)
+
+    def _update_extent(self, con: sqlite3.Connection) -> None:
+        row = con.execute("SELECT min(minx), min(miny), max(maxx), max(maxy) FROM er_feature").fetchone()
+        for table in ("er_feature", "er_piece"):
+            con.execute(
+                "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?,"
+                " last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
+                (*row, table),
+            )
+
+    # -- catalog ------------------------------------------------------------------------------
+    def _layer_rows(self, layer_id: str | None = None) -> list[sqlite3.Row]:
+        sql = (
+            f"SELECT l.id AS l_id, l.kind AS l_kind, (SELECT count(*) FROM er_layer_version c"
+            f" WHERE c.layer_id = l.id) AS n, {_VERSION_COLS} FROM er_layer l"
+            " JOIN er_layer_version v ON v.id = l.current_version"
+        )
+        params: tuple[Any, ...] = ()
+        if layer_id is not None:
+            sql += " WHERE l.id = ?"
+            params = (layer_id,)
+        cur = self._con.execute(sql + " ORDER BY l.id", params)
+        return [_row(cur, r) for r in cur.fetchall()]
+
+    def list_layers(self) -> list[LayerInfo]:
+        return [self._info(r) for r in self._layer_rows()]
+
+    def get_layer(self, layer_id: str) -> LayerInfo:
+        rows = self._layer_rows(layer_id)
+        if not rows:
+            raise layer_not_found(layer_id)
+        return self._info(rows[0])
+
+    def list_versions(self, layer_id: str) -> list[LayerVersion]:
+        cur = self._con.execute(
+            f"SELECT {_VERSION_COLS} FROM er_layer_version v WHERE v.layer_id = ? ORDER BY v.seq", (layer_id,)
+        )
+        rows = [_row(cur, r) for r in cur.fetchall()]
+        if not rows:
+            raise layer_not_found(layer_id)
+        return [_version(r) for r in rows]
+
+    def get_version(self, version_id: str) -> LayerVersion:
+        cur = self._con.execute(f"SELECT {_VERSION_COLS} FROM er_layer_version v WHERE v.id = ?", (version_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise version_not_found(version_id)
+        return _version(_row(cur, row))
+
+    def _info(self, row: dict[str, Any]) -> LayerInfo:
+        spec = self.catalog.kinds.get(row["l_kind"])
+        return LayerInfo(
+            id=row["l_id"], kind=row["l_kind"],
+            name_zh=spec.name_zh if spec else row["l_kind"], name_en=spec.name_en if spec else row["l_kind"],
+            current=_version(row), version_count=int(row["n"]),
+        )
+
+    # -- features -----------------------------------------------------------------------------
+    def features(
+        self,
+        layer_id: str,
+        *,
+        version_id: str | None = None,
+        bbox: BBox | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> FeaturePage:
+        limit, offset = clamp_page(limit, offset)
+        if version_id is None:
+            vid = self.get_layer(layer_id).current.id  # type: ignore[union-attr]
+        else:
+            if self.get_version(version_id).layer_id != layer_id:
+                raise version_not_found(version_id)
+            vid = version_id
+        con = self._con
+        if bbox is None:
+            total = con.execute("SELECT count(*) FROM er_feature WHERE version_id = ?", (vid,)).fetchone()[0]
+            rows = con.execute(
+                "SELECT fid, attributes, geom FROM er_feature WHERE version_id = ? ORDER BY fid LIMIT ? OFFSET ?",
+                (vid, limit, offset),
+            ).fetchall()
+            geoms = from_gpkg_blobs([r[2] for r in rows]) if rows else []
+        else:
+            x0, y0, x1, y1 = bbox
+            cand = con.execute(
+                "SELECT fid, attributes, geom FROM er_feature WHERE version_id = ? AND maxx >= ? AND minx <= ?"
+                " AND maxy >= ? AND miny <= ? ORDER BY fid",
+                (vid, x0, x1, y0, y1),
+            ).fetchall()
+            g = from_gpkg_blobs([r[2] for r in cand]) if cand else np.zeros(0, dtype=object)
+            hit = shapely.intersects(g, shapely.box(x0, y0, x1, y1)) if len(g) else np.zeros(0, dtype=bool)
+            matched = [(r, gg) for r, gg, h in zip(cand, g, hit, strict=True) if h]
+            total = len(matched)
+            page = matched[offset:offset + limit]
+            rows = [r for r, _ in page]
+            geoms = [gg for _, gg in page]
+        feats = [
+            Feature(feature_key(vid, r[0]), layer_id, vid, r[0], json.loads(r[1]), g)
+            for r, g in zip(rows, geoms, strict=True)
+        ]
+        return FeaturePage(feats, int(total), offset, limit)
+
+    def feature(self, version_id: str, fid: int) -> Feature:
+        row = self._con.execute(
+            "SELECT v.layer_id, f.attributes, f.geom FROM er_feature f JOIN er_layer_version v"
+            " ON v.id = f.version_id WHERE f.version_id = ? AND f.fid = ?",
+            (version_id, fid),
+        ).fetchone()
+        if row is None:
+            raise feature_not_found(version_id, fid)
+        return Feature(feature_key(version_id, fid), row[0], version_id, fid, json.loads(row[1]),
+                       from_gpkg_blobs([row[2]])[0])
+
+    # -- overlay candidates -------------------------------------------------------------------
+    def _index(self, vid: str) -> _VersionIndex:
+        with self._cache_lock:
+            idx = self._cache.get(vid)
+            if idx is not None:
+                self._cache.move_to_end(vid)
+                return idx
+        con = self._con
+        rows = con.execute("SELECT fid, geom FROM er_piece WHERE version_id = ? ORDER BY id", (vid,)).fetchall()
+        pieces = from_gpkg_blobs([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
+        piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
+        attrs = {r[0]: json.loads(r[1]) for r in
+                 con.execute("SELECT fid, attributes FROM er_feature WHERE version_id = ?", (vid,))}
+        idx = _VersionIndex(pieces, piece_fid, shapely.STRtree(pieces), attrs)
+        with self._cache_lock:
+            self._cache[vid] = idx
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return idx
+
+    def _current_versions(self) -> dict[str, tuple[str, str]]:
+        rows = self._con.execute("SELECT id, kind, current_version FROM er_layer WHERE current_version IS NOT NULL")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def candidate_pieces(
+        self,
+        geometry: BaseGeometry,
+        *,
+        layers: Sequence[str] | None = None,
+        distance_m: float = 0.0,
+        versions: dict[str, str] | None = None,
+    ) -> list[Piece]:
+        targets = resolve_versions(self._current_versions(), layers, versions, self.get_version)
+        out: list[Piece] = []
+        if not targets:
+            return out
+        if distance_m > 0:
+            x0, y0, x1, y1 = geometry.bounds
+            dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
+            window = shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
+            srid = probe_gk_epsg(geometry)
+            probe_gk = to_gk(geometry, srid)
+            shapely.prepare(probe_gk)
+        else:
+            shapely.prepare(geometry)
+        for layer, (kind, vid) in sorted(targets.items()):
+            idx = self._index(vid)
+            if len(idx.pieces) == 0:
+                continue
+            if distance_m > 0:
+                cand = idx.tree.query(window)
+                if len(cand):
+                    near = shapely.dwithin(to_gk(idx.pieces[cand], srid), probe_gk, distance_m)
+                    cand = cand[near]
+            else:
+                cand = idx.tree.query(geometry, predicate="intersects")
+            for i in np.sort(cand):
+                fid = int(idx.piece_fid[i])
+                out.append(Piece(layer, kind, vid, fid, idx.attributes[fid], idx.pieces[i]))
+        return out
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]
+
+
+def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+
+
+def _version(row: dict[str, Any]) -> LayerVersion:
+    eff = row["effective_date"]
+    return LayerVersion(
+        id=row["id"], layer_id=row["layer_id"], seq=row["seq"], kind=row["kind"],
+        provenance=Provenance(
+            label=row["label"], source_document=row["source_document"], doc_number=row["doc_number"],
+            authority=row["authority"], effective_date=date.fromisoformat(eff) if eff else None,
+            imported_by=row["imported_by"], notes=row["notes"],
+        ),
+        file_sha256=row["file_sha256"], imported_at=datetime.fromisoformat(row["imported_at"]),
+        feature_count=row["feature_count"], vertex_count=row["vertex_count"],
+        bbox=tuple(json.loads(row["bbox"])) if row["bbox"] else None, report=json.loads(row["report"]),
+    )

@@ -1,0 +1,53 @@
+-- EcoRedline schema v1: versioned layers, features in EPSG:4490, subdivided pieces for overlay.
+CREATE EXTENSION IF NOT EXISTS postgis;
+
+CREATE TABLE layer (
+    id              text PRIMARY KEY,
+    kind            text NOT NULL,
+    current_version text,
+    next_seq        integer NOT NULL DEFAULT 1,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE layer_version (
+    id              text PRIMARY KEY,
+    layer_id        text NOT NULL REFERENCES layer (id),
+    seq             integer NOT NULL,
+    kind            text NOT NULL,
+    label           text,
+    source_document text,
+    doc_number      text,          -- 文号
+    authority       text,          -- issuing authority
+    effective_date  date,
+    imported_by     text,
+    notes           text,
+    file_sha256     text NOT NULL,
+    imported_at     timestamptz NOT NULL DEFAULT now(),
+    feature_count   integer NOT NULL,
+    vertex_count    bigint NOT NULL,
+    bbox            double precision[],
+    report          jsonb NOT NULL,
+    UNIQUE (layer_id, seq)
+);
+
+ALTER TABLE layer ADD CONSTRAINT layer_current_version_fk
+    FOREIGN KEY (current_version) REFERENCES layer_version (id) DEFERRABLE INITIALLY DEFERRED;
+
+CREATE TABLE feature (
+    version_id  text NOT NULL REFERENCES layer_version (id),
+    fid         integer NOT NULL,
+    attributes  jsonb NOT NULL,
+    geom        geometry(Geometry, 4490) NOT NULL,
+    PRIMARY KEY (version_id, fid)
+);
+CREATE INDEX feature_geom_gist ON feature USING gist (geom);
+
+-- ST_Subdivide pieces (<= N vertices each): what one footprint's overlay probes.
+CREATE TABLE feature_piece (
+    version_id  text NOT NULL,
+    fid         integer NOT NULL,
+    geom        geometry(Geometry, 4490) NOT NULL,
+    FOREIGN KEY (version_id, fid) REFERENCES feature (version_id, fid)
+);
+CREATE INDEX feature_piece_geom_gist ON feature_piece USING gist (geom);
+CREATE INDEX feature_piece_fid ON feature_piece (version_id, fid);

@@ -1,0 +1,271 @@
+"""PostGIS store: psycopg 3 pool, ``COPY`` loads, ``ST_Subdivide`` pieces, atomic version switch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+import shapely
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from shapely.geometry.base import BaseGeometry
+
+from app.domain.catalog import Catalog
+from app.domain.crs import STORAGE_EPSG
+from app.domain.errors import Conflict
+from app.domain.geometry import degree_margin, probe_gk_epsg, to_gk
+from app.domain.models import (
+    Feature,
+    FeaturePage,
+    LayerData,
+    LayerInfo,
+    LayerVersion,
+    Piece,
+    Provenance,
+    check_layer_id,
+    feature_key,
+    version_id,
+)
+from app.settings import Settings
+from app.store import migrations
+from app.store.base import (
+    BBox,
+    Progress,
+    clamp_page,
+    feature_not_found,
+    layer_not_found,
+    version_not_found,
+)
+from app.store.common import data_summary, resolve_versions
+
+_VERSION_COLS = (
+    "v.id, v.layer_id, v.seq, v.kind, v.label, v.source_document, v.doc_number, v.authority, v.effective_date,"
+    " v.imported_by, v.notes, v.file_sha256, v.imported_at, v.feature_count, v.vertex_count, v.bbox, v.report"
+)
+COPY_CHUNK = 2_000
+
+
+class PostgisStore:
+    kind = "postgis"
+
+    def __init__(self, url: str, catalog: Catalog, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(database_url=url)
+        self.catalog = catalog
+        self.url = url
+        timeout = self.settings.statement_timeout_ms
+        self.pool = ConnectionPool(
+            url,
+            min_size=self.settings.pool_min_size,
+            max_size=self.settings.pool_max_size,
+            kwargs={"options": f"-c statement_timeout={timeout}"},
+            open=True,
+            name="ecoredline",
+        )
+        self.pool.wait(timeout=30)
+        with self.pool.connection() as conn:
+            migrations.upgrade(conn)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- publishing ---------------------------------------------------------------------------
+    def publish(
+        self, layer_id: str, data: LayerData, provenance: Provenance, *, progress: Progress | None = None
+    ) -> LayerVersion:
+        check_layer_id(layer_id)
+        self.catalog.kind(data.kind)
+        note = progress or (lambda *_: None)
+        n = len(data.geometries)
+        bbox, vertices = data_summary(data)
+        wkb = shapely.to_wkb(shapely.set_srid(data.geometries, STORAGE_EPSG), hex=True, include_srid=True)
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("INSERT INTO layer (id, kind) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
+                         (layer_id, data.kind))
+            kind, seq = conn.execute(
+                "UPDATE layer SET next_seq = next_seq + 1 WHERE id = %s RETURNING kind, next_seq - 1", (layer_id,)
+            ).fetchone()
+            if kind != data.kind:
+                raise Conflict(
+                    "E_KIND_MISMATCH",
+                    f"图层“{layer_id}”的类型是 {kind}，不能发布 {data.kind} 类型的版本",
+                    f"Layer '{layer_id}' is of kind {kind}; a {data.kind} version cannot be published to it",
+                    detail={"layer": layer_id, "kind": kind, "given": data.kind},
+                )
+            vid = version_id(layer_id, seq)
+            p = provenance
+            conn.execute(
+                "INSERT INTO layer_version (id, layer_id, seq, kind, label, source_document, doc_number, authority,"
+                " effective_date, imported_by, notes, file_sha256, feature_count, vertex_count, bbox, report)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                (vid, layer_id, seq, data.kind, p.label, p.source_document, p.doc_number, p.authority,
+                 p.effective_date, p.imported_by, p.notes, data.report.file_sha256, n, vertices,
+                 list(bbox) if bbox else None, json.dumps(data.report.to_dict(), ensure_ascii=False, default=str)),
+            )
+            with conn.cursor() as cur:
+                with cur.copy("COPY feature (version_id, fid, attributes, geom) FROM STDIN") as copy:
+                    for start in range(0, n, COPY_CHUNK):
+                        stop = min(start + COPY_CHUNK, n)
+                        for i in range(start, stop):
+                            copy.write_row((vid, i, json.dumps(data.attributes[i], ensure_ascii=False,
+                                                               default=str), wkb[i]))
+                        note("write", stop, n)
+                note("subdivide", 0, 1)
+                cur.execute(
+                    "INSERT INTO feature_piece (version_id, fid, geom)"
+                    " SELECT version_id, fid, ST_Subdivide(geom, %s) FROM feature WHERE version_id = %s",
+                    (self.settings.subdivide_max_vertices, vid),
+                )
+                note("subdivide", 1, 1)
+            conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
+        with self.pool.connection() as conn:
+            conn.execute("ANALYZE feature_piece")
+        return self.get_version(vid)
+
+    # -- catalog ------------------------------------------------------------------------------
+    def list_layers(self) -> list[LayerInfo]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                f"SELECT l.id AS l_id, l.kind AS l_kind, (SELECT count(*) FROM layer_version c"
+                f" WHERE c.layer_id = l.id) AS n, {_VERSION_COLS} FROM layer l"
+                " JOIN layer_version v ON v.id = l.current_version ORDER BY l.id"
+            ).fetchall()
+        return [self._info(r) for r in rows]
+
+    def get_layer(self, layer_id: str) -> LayerInfo:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                f"SELECT l.id AS l_id, l.kind AS l_kind, (SELECT count(*) FROM layer_version c"
+                f" WHERE c.layer_id = l.id) AS n, {_VERSION_COLS} FROM layer l"
+                " JOIN layer_version v ON v.id = l.current_version WHERE l.id = %s",
+                (layer_id,),
+            ).fetchone()
+        if row is None:
+            raise layer_not_found(layer_id)
+        return self._info(row)
+
+    def list_versions(self, layer_id: str) -> list[LayerVersion]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                f"SELECT {_VERSION_COLS} FROM layer_version v WHERE v.layer_id = %s ORDER BY v.seq", (layer_id,)
+            ).fetchall()
+        if not rows:
+            raise layer_not_found(layer_id)
+        return [_version(r) for r in rows]
+
+    def get_version(self, version_id: str) -> LayerVersion:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(f"SELECT {_VERSION_COLS} FROM layer_version v WHERE v.id = %s",
+                              (version_id,)).fetchone()
+        if row is None:
+            raise version_not_found(version_id)
+        return _version(row)
+
+    def _info(self, row: dict[str, Any]) -> LayerInfo:
+        spec = self.catalog.kinds.get(row["l_kind"])
+        return LayerInfo(
+            id=row["l_id"], kind=row["l_kind"],
+            name_zh=spec.name_zh if spec else row["l_kind"], name_en=spec.name_en if spec else row["l_kind"],
+            current=_version(row), version_count=int(row["n"]),
+        )
+
+    # -- features -----------------------------------------------------------------------------
+    def features(
+        self,
+        layer_id: str,
+        *,
+        version_id: str | None = None,
+        bbox: BBox | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> FeaturePage:
+        limit, offset = clamp_page(limit, offset)
+        vid = version_id or self.get_layer(layer_id).current.id  # type: ignore[union-attr]
+        if version_id and self.get_version(version_id).layer_id != layer_id:
+            raise version_not_found(version_id)
+        where, params = "version_id = %s", [vid]
+        if bbox is not None:
+            where += " AND geom && ST_MakeEnvelope(%s,%s,%s,%s,4490) AND ST_Intersects(geom, ST_MakeEnvelope(%s,%s,%s,%s,4490))"
+            params += [*bbox, *bbox]
+        with self.pool.connection() as conn:
+            total = conn.execute(f"SELECT count(*) FROM feature WHERE {where}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT fid, attributes, ST_AsBinary(geom) FROM feature WHERE {where} ORDER BY fid LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            ).fetchall()
+        feats = [Feature(feature_key(vid, r[0]), layer_id, vid, r[0], r[1], shapely.from_wkb(r[2])) for r in rows]
+        return FeaturePage(feats, int(total), offset, limit)
+
+    def feature(self, version_id: str, fid: int) -> Feature:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT v.layer_id, f.attributes, ST_AsBinary(f.geom) FROM feature f"
+                " JOIN layer_version v ON v.id = f.version_id WHERE f.version_id = %s AND f.fid = %s",
+                (version_id, fid),
+            ).fetchone()
+        if row is None:
+            raise feature_not_found(version_id, fid)
+        return Feature(feature_key(version_id, fid), row[0], version_id, fid, row[1], shapely.from_wkb(row[2]))
+
+    # -- overlay candidates -------------------------------------------------------------------
+    def _current_versions(self) -> dict[str, tuple[str, str]]:
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT id, kind, current_version FROM layer WHERE current_version IS NOT NULL")
+            return {r[0]: (r[1], r[2]) for r in rows}
+
+    def candidate_pieces(
+        self,
+        geometry: BaseGeometry,
+        *,
+        layers: Sequence[str] | None = None,
+        distance_m: float = 0.0,
+        versions: dict[str, str] | None = None,
+    ) -> list[Piece]:
+        targets = resolve_versions(self._current_versions(), layers, versions, self.get_version)
+        if not targets:
+            return []
+        by_vid = {vid: (layer, kind) for layer, (kind, vid) in targets.items()}
+        x0, y0, x1, y1 = geometry.bounds
+        dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
+        env = (x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
+        wkb = shapely.to_wkb(geometry)
+        if distance_m > 0:
+            srid = probe_gk_epsg(geometry)
+            test = "ST_DWithin(ST_Transform(p.geom, %(srid)s), ST_GeomFromWKB(%(gk)s, %(srid)s), %(d)s)"
+            params: dict[str, Any] = {"srid": srid, "gk": shapely.to_wkb(to_gk(geometry, srid)), "d": distance_m}
+        else:
+            test = "ST_Intersects(p.geom, ST_GeomFromWKB(%(g)s, 4490))"
+            params = {"g": wkb}
+        params.update(vids=list(by_vid), x0=env[0], y0=env[1], x1=env[2], y1=env[3])
+        sql = (
+            "SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom) FROM feature_piece p"
+            " JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
+            " WHERE p.version_id = ANY(%(vids)s) AND p.geom && ST_MakeEnvelope(%(x0)s,%(y0)s,%(x1)s,%(y1)s,4490)"
+            f" AND {test}"
+        )
+        with self.pool.connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        out = []
+        for vid, fid, attrs, g in rows:
+            layer, kind = by_vid[vid]
+            out.append(Piece(layer, kind, vid, fid, attrs, shapely.from_wkb(g)))
+        return out
+
+
+def _version(row: dict[str, Any]) -> LayerVersion:
+    return LayerVersion(
+        id=row["id"], layer_id=row["layer_id"], seq=row["seq"], kind=row["kind"],
+        provenance=Provenance(
+            label=row["label"], source_document=row["source_document"], doc_number=row["doc_number"],
+            authority=row["authority"], effective_date=row["effective_date"], imported_by=row["imported_by"],
+            notes=row["notes"],
+        ),
+        file_sha256=row["file_sha256"], imported_at=row["imported_at"], feature_count=row["feature_count"],
+        vertex_count=row["vertex_count"], bbox=tuple(row["bbox"]) if row["bbox"] else None, report=row["report"],
+    )
+
+
+__all__ = ["PostgisStore", "psycopg", "np", "datetime"]
