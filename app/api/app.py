@@ -1,0 +1,61 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from app import __version__
+from app.api import routes_layers
+from app.api.deps import load_api_keys
+from app.api.errors import add_exception_handlers
+from app.domain.catalog import load_catalog
+from app.settings import Settings, get_settings
+from app.store import open_store
+from app.store.base import LayerStore
+
+
+def create_app(settings: Settings | None = None, store: LayerStore | None = None) -> FastAPI:
+    """Build the app; the store is opened at start-up (migrations applied) unless one is given."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        app.state.store = store if store is not None else open_store(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.store.close()
+
+    app = FastAPI(
+        title="EcoRedline 三线一单分区管控筛查服务",
+        version=__version__,
+        description="Screening of project footprints against ecological redlines and 三线一单 zoning layers.",
+        lifespan=lifespan,
+        openapi_url="/api",
+        docs_url="/api.html",
+    )
+    app.state.settings = settings
+    app.state.catalog = load_catalog(settings.layers_dir)
+    app.state.api_keys = load_api_keys(settings.api_keys_file)
+    add_exception_handlers(app)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz(request: Request) -> dict[str, Any]:
+        st: LayerStore = request.app.state.store
+        layers = st.list_layers()
+        return {
+            "status": "ok",
+            "store": st.kind,
+            "layers": len(layers),
+            "kinds": len({layer.kind for layer in layers}),
+            "version": __version__,
+        }
+
+    app.include_router(routes_layers.router)
+    return app

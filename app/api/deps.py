@@ -1,0 +1,55 @@
+"""Request dependencies: the store, the catalog, admin authentication."""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+
+from fastapi import Request
+
+from app.domain.catalog import Catalog
+from app.domain.errors import EcoError, Unauthorized
+from app.settings import Settings
+from app.store.base import LayerStore
+
+
+def get_store(request: Request) -> LayerStore:
+    return request.app.state.store
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def load_api_keys(path: Path | None) -> dict[str, str]:
+    """``key [name]`` per line; ``#`` starts a comment. Returns ``{key: name}``."""
+    if path is None or not Path(path).exists():
+        return {}
+    keys: dict[str, str] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            key, _, name = line.partition(" ")
+            keys[key] = name.strip() or "admin"
+    return keys
+
+
+def require_admin(request: Request) -> str:
+    """The name behind a valid admin key (``X-API-Key`` or ``Authorization: Bearer``)."""
+    keys: dict[str, str] = request.app.state.api_keys
+    if not keys:
+        raise EcoError("E_ADMIN_DISABLED", "未配置管理密钥（ECOREDLINE_API_KEYS_FILE），无法发布图层",
+                       "No admin keys are configured (ECOREDLINE_API_KEYS_FILE): publishing is disabled",
+                       status=403)
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization") or ""
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    for key, name in keys.items():
+        if given and hmac.compare_digest(given.encode(), key.encode()):
+            return name
+    raise Unauthorized("E_UNAUTHORIZED", "缺少或无效的管理密钥", "Missing or invalid admin key")

@@ -1,0 +1,147 @@
+"""Layer catalog, version history, publishing and plain feature access."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from app.api.deps import get_catalog, get_settings, get_store, require_admin
+from app.domain.catalog import Catalog
+from app.domain.errors import InputRefused
+from app.domain.models import Provenance, check_layer_id
+from app.publishing import import_layer
+from app.settings import Settings
+from app.store.base import LayerStore
+
+router = APIRouter(prefix="/api/layers", tags=["layers"])
+
+Store = Annotated[LayerStore, Depends(get_store)]
+Cat = Annotated[Catalog, Depends(get_catalog)]
+
+
+def kind_summary(catalog: Catalog, kind: str) -> dict[str, Any]:
+    spec = catalog.kinds.get(kind)
+    if spec is None:
+        return {"id": kind}
+    return {
+        "id": spec.id, "name_zh": spec.name_zh, "name_en": spec.name_en, "part": spec.part,
+        "geometry": spec.geometry, "style": spec.style,
+        "attributes": {a.name: {"type": a.type, "zh": a.zh, **({"values": list(a.values)} if a.values else {})}
+                       for a in spec.attributes.values()},
+    }
+
+
+@router.get("")
+def list_layers(store: Store, catalog: Cat) -> dict[str, Any]:
+    layers = []
+    for info in store.list_layers():
+        d = info.to_dict()
+        d["style"] = catalog.kinds[info.kind].style if info.kind in catalog.kinds else None
+        layers.append(d)
+    return {"store": store.kind, "layers": layers}
+
+
+@router.get("/{layer_id}")
+def get_layer(layer_id: str, store: Store, catalog: Cat) -> dict[str, Any]:
+    info = store.get_layer(layer_id)
+    return {**info.to_dict(), "kind_spec": kind_summary(catalog, info.kind)}
+
+
+@router.get("/{layer_id}/versions")
+def list_versions(layer_id: str, store: Store) -> dict[str, Any]:
+    return {"layer": layer_id, "versions": [v.to_dict() for v in store.list_versions(layer_id)]}
+
+
+@router.get("/{layer_id}/versions/{version_id}")
+def get_version(layer_id: str, version_id: str, store: Store) -> dict[str, Any]:
+    v = store.get_version(version_id)
+    if v.layer_id != layer_id:
+        store.list_versions(layer_id)  # 404 for an unknown layer
+        raise InputRefused("E_VERSION_NOT_FOUND", f"图层“{layer_id}”没有版本“{version_id}”",
+                           f"Layer '{layer_id}' has no version '{version_id}'", status=404)
+    return v.to_dict()
+
+
+def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    if not bbox:
+        return None
+    try:
+        vals = tuple(float(v) for v in bbox.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 4 or not all(abs(v) <= 180 for v in vals) or vals[0] > vals[2] or vals[1] > vals[3]:
+        raise InputRefused("E_BBOX_INVALID", "bbox 须为 minlon,minlat,maxlon,maxlat",
+                           "bbox must be minlon,minlat,maxlon,maxlat", status=400, detail={"bbox": bbox})
+    return vals  # type: ignore[return-value]
+
+
+@router.get("/{layer_id}/features")
+def layer_features(
+    layer_id: str,
+    store: Store,
+    bbox: str | None = None,
+    version: str | None = None,
+    limit: Annotated[int, Query()] = 100,
+    offset: Annotated[int, Query()] = 0,
+) -> dict[str, Any]:
+    page = store.features(layer_id, version_id=version, bbox=_parse_bbox(bbox), limit=limit, offset=offset)
+    return {
+        "type": "FeatureCollection",
+        "numberMatched": page.total,
+        "numberReturned": len(page.features),
+        "features": [
+            {"type": "Feature", "id": f.id, "properties": f.attributes,
+             "geometry": shapely.geometry.mapping(f.geometry)}
+            for f in page.features
+        ],
+    }
+
+
+def _save_upload(upload: UploadFile, dest_dir: Path, max_bytes: int) -> Path:
+    name = Path(upload.filename or "upload").name or "upload"
+    dest = dest_dir / name
+    size = 0
+    with open(dest, "wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise InputRefused("E_FILE_TOO_LARGE", f"文件超过 {max_bytes // (1 << 20)} MB 的上限",
+                                   f"The file exceeds the {max_bytes // (1 << 20)} MB limit", status=413)
+            out.write(chunk)
+    return dest
+
+
+@router.post("/{layer_id}/versions", status_code=201)
+def publish_version(
+    layer_id: str,
+    store: Store,
+    catalog: Cat,
+    settings: Annotated[Settings, Depends(get_settings)],
+    admin: Annotated[str, Depends(require_admin)],
+    file: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form()],
+    version: Annotated[str | None, Form()] = None,
+    source: Annotated[str | None, Form()] = None,
+    number: Annotated[str | None, Form()] = None,
+    authority: Annotated[str | None, Form()] = None,
+    effective: Annotated[date | None, Form()] = None,
+    sublayer: Annotated[str | None, Form()] = None,
+    encoding: Annotated[str | None, Form()] = None,
+    crs: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
+    check_layer_id(layer_id)
+    catalog.kind(kind)
+    max_bytes = settings.max_upload_mb << 20
+    provenance = Provenance(label=version, source_document=source, doc_number=number, authority=authority,
+                            effective_date=effective, imported_by=admin)
+    with tempfile.TemporaryDirectory(prefix="ecoredline-upload-") as tmp:
+        path = _save_upload(file, Path(tmp), max_bytes)
+        v = import_layer(store, catalog, path, layer_id=layer_id, kind=kind, provenance=provenance,
+                         sublayer=sublayer, encoding=encoding, crs=crs, max_bytes=max_bytes * 4)
+    return JSONResponse(v.to_dict(), status_code=201)

@@ -1,0 +1,186 @@
+"""The ``ecoredline`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app import __version__
+from app.domain.errors import EcoError
+from app.settings import Settings, get_settings
+
+EXIT_REFUSED = 2
+
+
+def _fail(exc: EcoError) -> None:
+    click.echo(f"错误 {exc.code}: {exc.message_zh}\nError {exc.code}: {exc.message_en}", err=True)
+    if exc.detail:
+        click.echo(json.dumps(exc.detail, ensure_ascii=False, default=str), err=True)
+    sys.exit(EXIT_REFUSED)
+
+
+class _Group(click.Group):
+    """Turns every refusal into its bilingual message and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EcoError as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="ecoredline")
+def main() -> None:
+    """EcoRedline 三线一单分区管控筛查服务 — 3-lines-1-list screening service."""
+
+
+def _open_store(settings: Settings):
+    from app.store import open_store
+
+    return open_store(settings)
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default ECOREDLINE_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default ECOREDLINE_PORT or 8000).")
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run("app.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+                workers=workers, log_level="info")
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+@click.option("--no-serve", is_flag=True, help="Create the demo layers and stop.")
+def demo(host: str | None, port: int | None, no_serve: bool) -> None:
+    """Create the illustrative demo layers (示意数据) if absent, then serve."""
+    from app.demo_loader import ensure_demo
+
+    s = get_settings()
+    store = _open_store(s)
+    try:
+        created = ensure_demo(store, s, progress=lambda msg: click.echo(msg, err=True))
+    finally:
+        store.close()
+    click.echo(f"示意数据图层 demo layers: {created} created" if created else "示意数据已存在 demo layers present",
+               err=True)
+    if not no_serve:
+        import uvicorn
+
+        uvicorn.run("app.api.app:create_app", factory=True, host=host or s.host, port=port or s.port)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations to the PostGIS store."""
+    s = get_settings()
+    if not s.database_url:
+        click.echo("embedded store: nothing to migrate (ECOREDLINE_DATABASE_URL is unset)")
+        return
+    import psycopg
+
+    from app.store import migrations
+
+    with psycopg.connect(s.database_url) as conn:
+        applied = migrations.upgrade(conn)
+        click.echo(f"schema at version {migrations.current(conn)}; applied {applied or 'none'}")
+
+
+@main.group()
+def layers() -> None:
+    """Layers: list and import."""
+
+
+@layers.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def layers_list(as_json: bool) -> None:
+    """Layers with current version, feature count and source."""
+    store = _open_store(get_settings())
+    try:
+        infos = store.list_layers()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in infos], ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(f"{'layer':<22}{'kind':<20}{'version':<26}{'features':>9}  source")
+    for i in infos:
+        v = i.current
+        src = (v.provenance.source_document or "") if v else ""
+        click.echo(f"{i.id:<22}{i.kind:<20}{(v.id if v else '-'):<26}{(v.feature_count if v else 0):>9}  {src}")
+
+
+@layers.command("import")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--layer", "layer_id", required=True, help="Layer id, e.g. eco_redline.")
+@click.option("--kind", required=True, help="Layer kind from layers/catalog.yaml.")
+@click.option("--version", "label", default=None, help="The agency's version name.")
+@click.option("--source", default=None, help="Source document.")
+@click.option("--number", default=None, help="Document number (文号).")
+@click.option("--authority", default=None, help="Issuing authority.")
+@click.option("--effective", default=None, type=click.DateTime(formats=["%Y-%m-%d"]), help="Effective date.")
+@click.option("--sublayer", default=None, help="Layer inside a GeoPackage/zip.")
+@click.option("--encoding", default=None, help="Override the attribute encoding (e.g. GBK).")
+@click.option("--crs", default=None, help="CRS when the file has none (e.g. EPSG:4523).")
+@click.option("--by", "imported_by", default=None, help="Who imports (default: $USER).")
+def layers_import(file: Path, layer_id: str, kind: str, label: str | None, source: str | None,
+                  number: str | None, authority: str | None, effective: Any, sublayer: str | None,
+                  encoding: str | None, crs: str | None, imported_by: str | None) -> None:
+    """Publish FILE as a new version of a layer."""
+    import getpass
+
+    from tqdm import tqdm
+
+    from app.domain.catalog import load_catalog
+    from app.domain.models import Provenance
+    from app.publishing import import_layer
+
+    s = get_settings()
+    catalog = load_catalog(s.layers_dir)
+    prov = Provenance(label=label, source_document=source, doc_number=number, authority=authority,
+                      effective_date=effective.date() if effective else None,
+                      imported_by=imported_by or getpass.getuser())
+    bar = tqdm(total=100, unit="%", desc="import", file=sys.stderr, disable=None,
+               bar_format="{desc:<24}{percentage:3.0f}%|{bar}| {elapsed}")
+    stages = {"hash": 2, "read": 10, "crs": 20, "validate": 25, "transform": 35, "attributes": 40,
+              "subdivide": 90}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "write":
+            pct = 40 + int(45 * done / max(total, 1))
+        else:
+            pct = stages.get(stage, bar.n) + (5 if stage == "subdivide" and done else 0)
+        bar.set_description_str(stage)
+        bar.update(max(0, pct - bar.n))
+
+    store = _open_store(s)
+    try:
+        v = import_layer(store, catalog, file, layer_id=layer_id, kind=kind, provenance=prov,
+                         sublayer=sublayer, encoding=encoding, crs=crs, progress=progress)
+    finally:
+        bar.close()
+        store.close()
+    r = v.report
+    click.echo(f"published {v.id}: {v.feature_count} features, {v.vertex_count} vertices, "
+               f"CRS {r.get('crs_detected')} ({r.get('crs_source')}), encoding {r.get('encoding')} "
+               f"({r.get('encoding_source')}); repaired {len(r.get('repaired', []))}, "
+               f"dropped {len(r.get('dropped', []))}")
+    for w in r.get("warnings", []):
+        click.echo(f"  note: {w}")
+
+

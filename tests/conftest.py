@@ -1,0 +1,66 @@
+"""Fixtures: both stores (a real PostGIS from the test command, and the embedded GeoPackage)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from app.domain.catalog import Catalog, load_catalog
+from app.settings import PROJECT_ROOT, Settings
+
+PG_URL = os.environ.get("ECOREDLINE_TEST_DATABASE_URL")
+REQUIRE_PG = os.environ.get("ECOREDLINE_REQUIRE_POSTGIS") == "1" or os.environ.get("CI") == "true"
+STORES = ["embedded", "postgis"]
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(PROJECT_ROOT / "layers")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("ECOREDLINE_TEST_DATABASE_URL is not set: run the suite through scripts/test.sh")
+        pytest.skip("no PostGIS: run the suite through scripts/test.sh")
+    return PG_URL
+
+
+def reset_postgis(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('layer')").fetchone()[0]
+        if exists:
+            conn.execute("TRUNCATE feature_piece, feature, layer_version, layer CASCADE")
+
+
+def make_store(which: str, tmp_path: Path, catalog: Catalog, settings: Settings | None = None):
+    if which == "embedded":
+        from app.store.embedded import EmbeddedStore
+
+        return EmbeddedStore(tmp_path / "store.gpkg", catalog, settings)
+    from app.store.postgis import PostgisStore
+
+    url = PG_URL or ""
+    reset_postgis(url)
+    return PostgisStore(url, catalog, settings or Settings(database_url=url))
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgis":
+        request.getfixturevalue("pg_url")
+    return request.param
+
+
+@pytest.fixture
+def store(store_kind: str, tmp_path: Path, catalog: Catalog) -> Iterator:
+    st = make_store(store_kind, tmp_path, catalog)
+    try:
+        yield st
+    finally:
+        st.close()

@@ -1,0 +1,257 @@
+"""The LayerStore contract, run on PostGIS and on the embedded store; both must give the same answers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from app.domain.errors import Conflict, EcoError, NotFound
+from app.domain.models import ImportReport, LayerData, Provenance
+from tests.conftest import make_store
+from tests.geodata import gk_box, to_lonlat
+
+
+def layer_data(geoms_gk, names, kind="eco_redline", sha="0" * 64) -> LayerData:
+    geoms = to_lonlat(np.array(geoms_gk, dtype=object))
+    return LayerData(kind, geoms, [{"name": n} for n in names], ImportReport(file_sha256=sha, source_file="t"))
+
+
+def grid(n: int = 5, size: float = 400.0, gap: float = 100.0):
+    """n × n squares, row-major, named r{row}c{col}."""
+    geoms, names = [], []
+    for r in range(n):
+        for c in range(n):
+            geoms.append(gk_box(c * (size + gap), r * (size + gap), size))
+            names.append(f"r{r}c{c}")
+    return geoms, names
+
+
+PROV = Provenance(label="2023版", source_document="某市生态保护红线划定方案", doc_number="川府发〔2023〕1号",
+                  authority="四川省人民政府", effective_date=date(2023, 6, 1), imported_by="tester")
+
+
+def test_publish_lists_layer_with_provenance(store):
+    v = store.publish("redline", layer_data(*grid(2)), PROV)
+    assert v.id == "redline.v1" and v.seq == 1 and v.feature_count == 4
+    assert v.vertex_count == 20
+    layers = store.list_layers()
+    assert [layer.id for layer in layers] == ["redline"]
+    info = layers[0]
+    assert info.kind == "eco_redline" and info.name_zh == "生态保护红线" and info.version_count == 1
+    p = info.current.provenance
+    assert (p.source_document, p.doc_number, p.authority, p.effective_date, p.label) == (
+        "某市生态保护红线划定方案", "川府发〔2023〕1号", "四川省人民政府", date(2023, 6, 1), "2023版")
+    assert info.current.file_sha256 == "0" * 64
+    x0, y0, x1, y1 = info.current.bbox
+    assert 103 < x0 < x1 < 104.5 and 29 < y0 < y1 < 30
+
+
+def test_new_version_switches_and_old_stays_readable(store):
+    store.publish("redline", layer_data(*grid(2)), PROV)
+    v2 = store.publish("redline", layer_data([gk_box(0, 0, 300)], ["only"], sha="1" * 64), Provenance(label="v2"))
+    assert v2.id == "redline.v2"
+    assert store.get_layer("redline").current.id == "redline.v2"
+    assert [v.id for v in store.list_versions("redline")] == ["redline.v1", "redline.v2"]
+    cur = store.features("redline")
+    assert cur.total == 1 and cur.features[0].attributes["name"] == "only"
+    old = store.features("redline", version_id="redline.v1")
+    assert old.total == 4 and {f.attributes["name"] for f in old.features} == {"r0c0", "r0c1", "r1c0", "r1c1"}
+    assert store.get_version("redline.v1").provenance.authority == "四川省人民政府"
+    f = store.feature("redline.v1", 3)
+    assert f.id == "redline.v1.3" and f.attributes["name"] == "r1c1" and f.layer_id == "redline"
+    # candidates pinned to the old version (re-runs) and from the current one
+    probe = to_lonlat(gk_box(350, 350, 200))
+    assert {p.feature_id for p in store.candidate_pieces(probe, versions={"redline": "redline.v1"})} == {
+        "redline.v1.0", "redline.v1.1", "redline.v1.2", "redline.v1.3"}
+    assert {p.feature_id for p in store.candidate_pieces(probe)} == set()
+
+
+def test_reader_sees_old_or_new_never_a_mix(store):
+    store.publish("redline", layer_data(*grid(3)), PROV)
+    in_write, release = threading.Event(), threading.Event()
+    new_geoms, new_names = grid(4)
+
+    def slow_progress(stage: str, done: int, total: int) -> None:
+        if stage == "write":
+            in_write.set()
+            assert release.wait(30)
+
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            store.publish("redline", layer_data(new_geoms, [f"new-{n}" for n in new_names]), PROV,
+                          progress=slow_progress)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert in_write.wait(30)
+        # the writer is inside its transaction: readers must still see exactly version 1
+        page = store.features("redline", limit=100)
+        assert page.total == 9 and all(not f.attributes["name"].startswith("new-") for f in page.features)
+        assert store.get_layer("redline").current.id == "redline.v1"
+        probe = to_lonlat(gk_box(-100, -100, 3000))
+        assert {p.version_id for p in store.candidate_pieces(probe)} == {"redline.v1"}
+    finally:
+        release.set()
+        t.join(60)
+    assert not errors
+    assert store.get_layer("redline").current.id == "redline.v2"
+    page = store.features("redline", limit=100)
+    assert page.total == 16 and all(f.attributes["name"].startswith("new-") for f in page.features)
+
+
+def test_failed_publish_leaves_nothing(store):
+    def crash(stage: str, done: int, total: int) -> None:
+        if stage == "write":
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        store.publish("redline", layer_data(*grid(2)), PROV, progress=crash)
+    assert store.list_layers() == []
+    with pytest.raises(NotFound):
+        store.list_versions("redline")
+    with pytest.raises(NotFound):
+        store.get_version("redline.v1")
+    # a later publish starts cleanly at v1, and a failed second publish keeps v1 current
+    store.publish("redline", layer_data(*grid(2)), PROV)
+    with pytest.raises(RuntimeError):
+        store.publish("redline", layer_data(*grid(3)), PROV, progress=crash)
+    assert [v.id for v in store.list_versions("redline")] == ["redline.v1"]
+    assert store.features("redline").total == 4
+    with pytest.raises(NotFound):
+        store.features("redline", version_id="redline.v2")
+    # the next good publish is v2: no gap, no leftovers from the failed one
+    v = store.publish("redline", layer_data(*grid(3)), PROV)
+    assert v.id == "redline.v2" and store.features("redline").total == 9
+
+
+def test_kind_mismatch_is_refused_and_changes_nothing(store):
+    store.publish("redline", layer_data(*grid(2)), PROV)
+    with pytest.raises(Conflict) as ei:
+        store.publish("redline", layer_data(*grid(2), kind="nature_reserve"), PROV)
+    assert ei.value.code == "E_KIND_MISMATCH" and ei.value.status == 409
+    assert [v.id for v in store.list_versions("redline")] == ["redline.v1"]
+
+
+def test_invalid_layer_id_and_unknown_kind_are_refused(store):
+    with pytest.raises(EcoError) as ei:
+        store.publish("Bad Id", layer_data(*grid(1)), PROV)
+    assert ei.value.code == "E_LAYER_ID"
+    with pytest.raises(EcoError) as ei:
+        store.publish("x", layer_data(*grid(1), kind="no_such_kind"), PROV)
+    assert ei.value.code == "E_UNKNOWN_KIND"
+    assert store.list_layers() == []
+
+
+def test_bbox_filter_and_paging(store):
+    store.publish("redline", layer_data(*grid(5)), PROV)
+    # a window over columns 1–2 and rows 1–3 (in GK metres), as a lon/lat bbox
+    window = to_lonlat(gk_box(600, 600, 700, 1200))
+    bbox = tuple(window.bounds)
+    page = store.features("redline", bbox=bbox, limit=4)
+    expected = {f"r{r}c{c}" for r in (1, 2, 3) for c in (1, 2)}
+    got, offset = [], 0
+    while True:
+        page = store.features("redline", bbox=bbox, limit=4, offset=offset)
+        assert page.total == len(expected)
+        if not page.features:
+            break
+        got += [f.attributes["name"] for f in page.features]
+        offset += 4
+    # lon/lat bboxes of a GK window are slightly larger than the window: neighbours may touch it
+    assert expected <= set(got) and len(got) == len(set(got)) == page.total
+    fids = [f.fid for f in store.features("redline", bbox=bbox, limit=100).features]
+    assert fids == sorted(fids)
+    # limits are clamped, not refused
+    assert store.features("redline", limit=0).limit == 1
+    assert store.features("redline", limit=10**9).limit == 10_000
+    assert len(store.features("redline", limit=10, offset=20).features) == 5
+
+
+def test_candidates_by_intersection_and_distance(store):
+    probe_gk = gk_box(0, 0, 500)
+    feats = [
+        gk_box(400, 400, 300),  # overlaps the probe
+        gk_box(500 + 900, 0, 300),  # 900 m east
+        gk_box(500 + 1100, 0, 300),  # 1,100 m east
+        gk_box(-1300, -1300, 300),  # ~1,414 m diagonally (corner to corner)
+        gk_box(0, 500 + 999, 200),  # 999 m north
+        gk_box(0, 500 + 1001, 200),  # 1,001 m north
+    ]
+    store.publish("redline", layer_data(feats, [f"f{i}" for i in range(len(feats))]), PROV)
+    probe = to_lonlat(probe_gk)
+    names = lambda pieces: {p.attributes["name"] for p in pieces}  # noqa: E731
+    assert names(store.candidate_pieces(probe)) == {"f0"}
+    assert names(store.candidate_pieces(probe, distance_m=1000)) == {"f0", "f1", "f4"}
+    assert names(store.candidate_pieces(probe, distance_m=1500)) == {"f0", "f1", "f2", "f4", "f5", "f3"}
+    assert store.candidate_pieces(probe, layers=["other"]) == []
+    piece = store.candidate_pieces(probe)[0]
+    assert piece.layer_id == "redline" and piece.kind == "eco_redline" and piece.feature_id == "redline.v1.0"
+
+
+def test_candidate_pieces_are_subdivided_and_cover_the_feature(store):
+    # one large wiggly polygon of ~5,000 vertices: pieces must be small and add up to the feature
+    a = np.linspace(0, 2 * np.pi, 5000, endpoint=False)
+    r = 3000 * (1 + 0.2 * np.sin(13 * a))
+    poly_gk = shapely.Polygon(np.column_stack([380_000 + r * np.cos(a), 3_270_000 + r * np.sin(a)]))
+    data = LayerData("eco_redline", to_lonlat(np.array([poly_gk], dtype=object)), [{"name": "big"}],
+                     ImportReport(file_sha256="2" * 64))
+    store.publish("redline", data, PROV)
+    everything = to_lonlat(shapely.box(370_000, 3_260_000, 390_000, 3_280_000))
+    pieces = store.candidate_pieces(everything)
+    assert len(pieces) > 10
+    assert max(shapely.get_num_coordinates(p.geometry) for p in pieces) <= 256
+    total = sum(p.geometry.area for p in pieces)
+    assert total == pytest.approx(data.geometries[0].area, rel=1e-9)
+    small = to_lonlat(shapely.box(383_000, 3_269_900, 383_100, 3_270_000))
+    assert 0 < len(store.candidate_pieces(small)) < len(pieces) / 4
+
+
+def test_not_found_errors(store):
+    with pytest.raises(NotFound) as ei:
+        store.get_layer("nope")
+    assert ei.value.code == "E_LAYER_NOT_FOUND"
+    store.publish("redline", layer_data(*grid(1)), PROV)
+    with pytest.raises(NotFound):
+        store.feature("redline.v1", 99)
+    with pytest.raises(NotFound):
+        store.features("redline", version_id="other.v1")
+    with pytest.raises(NotFound):
+        store.candidate_pieces(to_lonlat(gk_box(0, 0, 10)), versions={"redline": "redline.v9"})
+
+
+def _answers(st) -> dict:
+    probe = to_lonlat(gk_box(450, 450, 700))
+    return {
+        "layers": [(i.id, i.kind, i.current.id, i.current.feature_count, i.current.vertex_count, i.version_count)
+                   for i in st.list_layers()],
+        "versions": [v.id for v in st.list_versions("redline")],
+        "page": [(f.id, f.attributes, round(f.geometry.area, 12))
+                 for f in st.features("redline", bbox=tuple(probe.bounds), limit=3, offset=1).features],
+        "near": sorted({p.feature_id for p in st.candidate_pieces(probe, distance_m=250)}),
+        "hit": sorted({p.feature_id for p in st.candidate_pieces(probe)}),
+        "old": sorted({p.feature_id for p in st.candidate_pieces(probe, versions={"redline": "redline.v1"})}),
+    }
+
+
+def test_both_stores_agree(tmp_path: Path, catalog, pg_url):
+    results = []
+    for which in ("embedded", "postgis"):
+        st = make_store(which, tmp_path / which, catalog)
+        try:
+            st.publish("redline", layer_data(*grid(3)), PROV)
+            st.publish("redline", layer_data(*grid(5)), PROV)
+            results.append(_answers(st))
+        finally:
+            st.close()
+    assert results[0] == results[1]
+    assert results[0]["hit"] and results[0]["near"] and results[0]["old"]
