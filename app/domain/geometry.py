@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -13,12 +23,93 @@ LINEAL = {"LineString", "MultiLineString", "LinearRing"}
 PUNTAL = {"Point", "MultiPoint"}
 
 
+def chunked(fn: Callable[[np.ndarray], Any], geoms: np.ndarray, workers: int | None = None) -> list[Any]:
+    """Run ``fn`` over slices of ``geoms`` in threads (GEOS releases the GIL), balanced by vertex count."""
+    geoms = np.asarray(geoms, dtype=object)
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(geoms) < 2 * workers:
+        return [fn(geoms)]
+    weight = np.cumsum(shapely.get_num_coordinates(geoms))
+    cuts = np.searchsorted(weight, weight[-1] * np.arange(1, workers) / workers)
+    parts = [p for p in np.split(geoms, cuts) if len(p)]
+    with ThreadPoolExecutor(len(parts)) as pool:
+        return list(pool.map(fn, parts))
+
+
+def is_valid(geoms: np.ndarray) -> np.ndarray:
+    return np.concatenate(chunked(shapely.is_valid, geoms))
+
+
+PARALLEL_MIN_VERTICES = 200_000
+
+
+class _Helper:
+    """One persistent ``subdivide_worker`` process, started on first use and restarted if it dies."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app.domain.subdivide_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(5)
+        self.proc = None
+
+
+_HELPER = _Helper()
+atexit.register(_HELPER.stop)
+
+
 def subdivide(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """``subdivide_local``, with the first half of a large layer cut by the helper process.
+
+    Falls back to doing everything here when the layer is small, the machine has one core, another
+    publish is using the helper, or the helper fails.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    counts = shapely.get_num_coordinates(geoms)
+    if (os.cpu_count() or 1) < 2 or len(geoms) < 2 or int(counts.sum()) < PARALLEL_MIN_VERTICES:
+        return subdivide_local(geoms, max_vertices)
+    if not _HELPER.lock.acquire(blocking=False):
+        return subdivide_local(geoms, max_vertices)
+    try:
+        cut = int(np.searchsorted(np.cumsum(counts), counts.sum() / 2)) + 1
+        cut = min(max(cut, 1), len(geoms) - 1)
+        try:
+            proc = _HELPER.start()
+            pickle.dump((max_vertices, list(shapely.to_wkb(geoms[:cut]))), proc.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.flush()  # type: ignore[union-attr]
+        except OSError:
+            _HELPER.stop()
+            return subdivide_local(geoms, max_vertices)
+        owner_b, pieces_b = subdivide_local(geoms[cut:], max_vertices)
+        try:
+            owner_a, wkb_a = pickle.load(proc.stdout)  # type: ignore[arg-type]
+            pieces_a = shapely.from_wkb(wkb_a)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            _HELPER.stop()
+            owner_a, pieces_a = subdivide_local(geoms[:cut], max_vertices)
+        return np.concatenate([owner_a, owner_b + cut]), np.concatenate([pieces_a, pieces_b])
+    finally:
+        _HELPER.lock.release()
+
+
+def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Split geometries into pieces of at most ``max_vertices`` vertices, like ``ST_Subdivide``.
 
     Returns ``(owner_index, pieces)``. Each split halves the bounding box along its longer side
-    and clips (GEOS rectangle clipping) to both halves, level by level for all geometries at once, so the cost is a
-    few vectorised GEOS calls per level rather than a Python call per piece.
+    and clips it to both halves (GEOS rectangle clipping, ~35× faster than a general intersection),
+    level by level for all geometries at once. Pieces left invalid by the clipping are mended.
     """
     work = np.asarray(geoms, dtype=object)
     owners = np.arange(len(work))
@@ -40,16 +131,18 @@ def subdivide(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, n
         if len(work) == 0:
             break
         b = shapely.bounds(work)
-        wide = (b[:, 2] - b[:, 0]) >= (b[:, 3] - b[:, 1])
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        wide = w >= h
+        # pad the side that is not cut: GEOS refuses a flat rectangle (a straight horizontal line)
+        pad = 1e-9 * np.maximum(np.maximum(w, h), 1.0)
+        bx0, by0, bx1, by1 = b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3] + pad
         midx = (b[:, 0] + b[:, 2]) / 2
         midy = (b[:, 1] + b[:, 3]) / 2
-        x1 = np.where(wide, midx, b[:, 2])
-        y1 = np.where(wide, b[:, 3], midy)
-        x0 = np.where(wide, midx, b[:, 0])
-        y0 = np.where(wide, b[:, 1], midy)
+        lo = np.column_stack([bx0, by0, np.where(wide, midx, bx1), np.where(wide, by1, midy)])
+        hi = np.column_stack([np.where(wide, midx, bx0), np.where(wide, by0, midy), bx1, by1])
         clip = shapely.clip_by_rect  # scalar bounds only
-        a = np.array([clip(g, *r) for g, r in zip(work, np.column_stack([b[:, :2], x1, y1]))], dtype=object)
-        c = np.array([clip(g, *r) for g, r in zip(work, np.column_stack([x0, y0, b[:, 2:]]))], dtype=object)
+        a = np.array([clip(g, *r) for g, r in zip(work, lo)], dtype=object)
+        c = np.array([clip(g, *r) for g, r in zip(work, hi)], dtype=object)
         work = np.concatenate([a, c])
         owners = np.concatenate([owners, owners])
     if len(work):  # pathological input: stop splitting, keep what is left
@@ -58,7 +151,7 @@ def subdivide(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, n
     owner = np.concatenate(done_owner) if done_owner else np.zeros(0, dtype=int)
     pieces = np.concatenate(done_geom) if done_geom else np.zeros(0, dtype=object)
     # rectangle clipping is fast but may leave a piece invalid at a touching vertex: mend those few
-    bad = ~shapely.is_valid(pieces)
+    bad = ~is_valid(pieces)
     if bad.any():
         pieces[bad] = shapely.make_valid(pieces[bad])
     return owner, pieces

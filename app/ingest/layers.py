@@ -21,7 +21,7 @@ from pyproj import CRS
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG, in_china, infer_crs
 from app.domain.errors import InputRefused
-from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, from_crs
+from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, from_crs, is_valid
 from app.domain.models import ImportReport, LayerData
 from app.ingest.archive import safe_extract
 from app.ingest.encoding import shapefile_encoding
@@ -265,12 +265,12 @@ def _validate(geoms: np.ndarray, want: str, report: ImportReport) -> tuple[np.nd
     if len(present) and shapely.has_z(geoms[present]).any():
         geoms[present] = shapely.force_2d(geoms[present])
         report.warnings.append("已舍弃 Z/M 坐标 (Z and M dropped)")
-    coords_ok = np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in geoms[present]], dtype=bool)
-    for i in present[~coords_ok]:
+    coords, owner = shapely.get_coordinates(geoms[present], return_index=True)
+    for i in present[np.unique(owner[~np.isfinite(coords).all(axis=1)])]:
         report.dropped.append({"feature": int(i), "reason_zh": "坐标含非数值", "reason_en": "non-finite coordinates"})
         keep[i] = False
     present = np.flatnonzero(keep)
-    invalid = present[~shapely.is_valid(geoms[present])]
+    invalid = present[~is_valid(geoms[present])]
     if len(invalid):
         reasons = shapely.is_valid_reason(geoms[invalid])
         geoms[invalid] = shapely.make_valid(geoms[invalid])

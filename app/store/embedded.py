@@ -14,6 +14,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -213,12 +214,14 @@ class EmbeddedStore:
         note = progress or (lambda *_: None)
         n = len(data.geometries)
         bbox, vertices = data_summary(data)
-        # the heavy work happens before the write lock is taken
-        note("subdivide", 0, 1)
-        owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
-        note("subdivide", 1, 1)
+        # pieces are cut in a second thread while the features are written
+        with ThreadPoolExecutor(1) as bg:
+            pieces_job = bg.submit(subdivide, data.geometries, self.settings.subdivide_max_vertices)
+            return self._write(layer_id, data, provenance, pieces_job, note, n, bbox, vertices)
+
+    def _write(self, layer_id: str, data: LayerData, provenance: Provenance, pieces_job: Future,
+               note: Progress, n: int, bbox: Any, vertices: int) -> LayerVersion:
         feat_blobs = gpkg_blobs(data.geometries)
-        piece_blobs = gpkg_blobs(pieces)
         fbounds = shapely.bounds(data.geometries)
         attrs = [json.dumps(a, ensure_ascii=False, default=str) for a in data.attributes]
         now = datetime.now(UTC)
@@ -256,6 +259,10 @@ class EmbeddedStore:
                     ((vid, i, attrs[i], feat_blobs[i], *fbounds[i]) for i in range(start, stop)),
                 )
                 note("write", stop, n)
+            note("subdivide", 0, 1)
+            owner, pieces = pieces_job.result()
+            note("subdivide", 1, 1)
+            piece_blobs = gpkg_blobs(pieces)
             con.executemany(
                 "INSERT INTO er_piece (version_id, fid, geom) VALUES (?,?,?)",
                 ((vid, int(f), b) for f, b in zip(owner, piece_blobs, strict=True)),

@@ -1,0 +1,112 @@
+"""The ``ecoredline`` command as a user runs it: import, list, refusals, and the demo server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import pytest
+
+from tests.conftest import reset_postgis
+from tests.geodata import GK, gk_box
+
+ECOREDLINE = str(Path(sys.executable).with_name("ecoredline"))
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([ECOREDLINE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def cli_env(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOREDLINE_")}
+    env["ECOREDLINE_DATA_DIR"] = str(tmp_path / "data")
+    if database_url:
+        env["ECOREDLINE_DATABASE_URL"] = database_url
+    return env
+
+
+@pytest.fixture
+def env(store_kind: str, tmp_path: Path) -> dict[str, str]:
+    if store_kind == "postgis":
+        url = os.environ["ECOREDLINE_TEST_DATABASE_URL"]
+        reset_postgis(url)
+        return cli_env(tmp_path, url)
+    return cli_env(tmp_path)
+
+
+def test_import_and_list(env, tmp_path: Path, store_kind: str):
+    shp_dir = tmp_path / "src"
+    shp_dir.mkdir()
+    gpd.GeoDataFrame({"HJZHGKDYBM": ["ZH51110210001"], "HJZHGKDYMC": ["市中区优先保护单元"],
+                      "ZHGKDYFL": ["优先保护单元"]}, geometry=[gk_box(0, 0, 800)], crs=GK).to_file(
+        shp_dir / "units.shp", encoding="GBK")
+    (shp_dir / "units.cpg").unlink()
+    r = run(["layers", "import", str(shp_dir / "units.shp"), "--layer", "control_unit", "--kind", "control_unit",
+             "--source", "乐山市生态环境分区管控方案", "--number", "乐府发〔2021〕5号", "--effective", "2021-06-30"], env)
+    assert r.returncode == 0, r.stderr
+    assert "published control_unit.v1: 1 features" in r.stdout and "EPSG:4544 (prj)" in r.stdout
+    r = run(["layers", "list", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    (layer,) = json.loads(r.stdout)
+    cur = layer["current_version"]
+    assert layer["id"] == "control_unit" and cur["provenance"]["doc_number"] == "乐府发〔2021〕5号"
+    assert cur["provenance"]["effective_date"] == "2021-06-30" and cur["report"]["encoding_source"] == "detected"
+    r = run(["layers", "list"], env)
+    assert "control_unit.v1" in r.stdout and "乐山市生态环境分区管控方案" in r.stdout
+
+
+def test_refused_import_exits_2_and_writes_nothing(env, tmp_path: Path):
+    bad = tmp_path / "bad.geojson"
+    bad.write_text("{not json", encoding="utf-8")
+    r = run(["layers", "import", str(bad), "--layer", "eco_redline", "--kind", "eco_redline"], env)
+    assert r.returncode == 2 and "E_FILE_UNREADABLE" in r.stderr and "无法读取文件" in r.stderr
+    r = run(["layers", "import", str(bad), "--layer", "eco_redline", "--kind", "redlines"], env)
+    assert r.returncode == 2 and "E_UNKNOWN_KIND" in r.stderr
+    r = run(["layers", "list", "--json"], env)
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_serves_layers_of_every_kind_with_provenance(env, catalog):
+    port = free_port()
+    proc = subprocess.Popen([ECOREDLINE, "demo", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 240
+        health = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"ecoredline demo exited: {proc.stdout.read()}")
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert health is not None, "demo server did not answer /healthz"
+        assert health["status"] == "ok" and health["kinds"] >= 12
+        layers = httpx.get(f"{base}/api/layers", timeout=10).json()["layers"]
+        kinds = {layer["kind"] for layer in layers}
+        assert kinds == set(catalog.kinds), kinds ^ set(catalog.kinds)
+        for layer in layers:
+            prov = layer["current_version"]["provenance"]
+            assert prov["source_document"] == "示意数据（非官方边界）", layer["id"]
+            assert layer["current_version"]["feature_count"] > 0
+        codes = {r["properties"]["code"] for r in httpx.get(
+            f"{base}/api/layers/admin_region/features", timeout=10).json()["features"]}
+        assert {"510000", "511100", "511102", "513200", "513300"} <= codes
+    finally:
+        proc.terminate()
+        proc.wait(30)

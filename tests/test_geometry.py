@@ -1,0 +1,89 @@
+"""Subdivision and CRS rules that both stores rely on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain import geometry
+from app.domain.crs import gk3_epsg, gk6_epsg, infer_crs
+
+
+def wiggly(cx: float, cy: float, r0: float, n: int, seed: int) -> shapely.Polygon:
+    rng = np.random.default_rng(seed)
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = r0 * (1 + 0.25 * np.sin(23 * a + seed) * np.cos(7 * a) + rng.normal(0, 0.004, n))
+    return shapely.make_valid(shapely.Polygon(np.column_stack([cx + r * np.cos(a), cy + r * np.sin(a)])))
+
+
+def check_pieces(geoms, owner, pieces, max_vertices):
+    assert shapely.get_num_coordinates(pieces).max() <= max_vertices
+    assert shapely.is_valid(pieces).all()
+    for i, g in enumerate(geoms):
+        mine = pieces[owner == i]
+        assert len(mine) >= 1
+        assert shapely.area(mine).sum() == pytest.approx(g.area, rel=1e-9)
+        assert shapely.union_all(mine).symmetric_difference(g).area <= 1e-9 * g.area
+
+
+def test_subdivide_pieces_are_small_valid_and_cover_each_feature():
+    geoms = np.array([wiggly(103 + i, 29, 0.1, 3000 + 500 * i, i) for i in range(4)]
+                     + [shapely.LineString(np.column_stack([np.linspace(103, 104, 2000), np.full(2000, 29.0)]))],
+                     dtype=object)
+    owner, pieces = geometry.subdivide(geoms, 256)
+    check_pieces(geoms[:4], owner, pieces, 256)
+    lines = pieces[owner == 4]
+    assert shapely.length(lines).sum() == pytest.approx(geoms[4].length, rel=1e-12)
+
+
+def test_helper_process_gives_the_same_pieces(monkeypatch):
+    geoms = np.array([wiggly(103 + i, 29, 0.1, 4000, i) for i in range(5)], dtype=object)
+    local_owner, local_pieces = geometry.subdivide_local(geoms, 256)
+    monkeypatch.setattr(geometry, "PARALLEL_MIN_VERTICES", 0)
+    owner, pieces = geometry.subdivide(geoms, 256)
+    assert geometry._HELPER.proc is not None and geometry._HELPER.proc.poll() is None  # really used
+    key = lambda o, p: sorted(zip(o.tolist(), shapely.to_wkb(p, output_dimension=2)))  # noqa: E731
+    assert key(owner, pieces) == key(local_owner, local_pieces)
+    # a dead helper is replaced transparently
+    geometry._HELPER.proc.kill()
+    geometry._HELPER.proc.wait()
+    owner2, pieces2 = geometry.subdivide(geoms, 256)
+    assert key(owner2, pieces2) == key(local_owner, local_pieces)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(3, 2000), st.integers(0, 10_000), st.sampled_from([8, 64, 256]))
+def test_subdivide_property(n: int, seed: int, max_vertices: int):
+    g = wiggly(103.5, 30.0, 0.05, n, seed)
+    owner, pieces = geometry.subdivide(np.array([g], dtype=object), max_vertices)
+    check_pieces([g], owner, pieces, max(max_vertices, 5))
+
+
+@pytest.mark.parametrize("lon,epsg3,epsg6", [(103.76, 4544, 4507), (75.0, 4534, 4502), (134.9, 4554, 4512)])
+def test_gk_zone_codes(lon, epsg3, epsg6):
+    assert gk3_epsg(lon) == epsg3 and gk6_epsg(lon) == epsg6
+    assert gk3_epsg(lon, prefixed=True) == epsg3 - 21
+
+
+@pytest.mark.parametrize("bounds,epsg,swapped", [
+    ((35_380_000, 3_270_000, 35_390_000, 3_280_000), 4523, False),
+    ((3_270_000, 35_380_000, 3_280_000, 35_390_000), 4523, True),
+    ((18_380_000, 3_270_000, 18_390_000, 3_280_000), 4496, False),
+    ((103.7, 29.5, 103.8, 29.6), 4490, False),
+])
+def test_infer_crs(bounds, epsg, swapped):
+    g = infer_crs(*bounds)
+    assert g is not None and (g.epsg, g.swapped) == (epsg, swapped)
+
+
+@pytest.mark.parametrize("bounds", [
+    (380_000, 3_270_000, 390_000, 3_280_000),  # GK without zone prefix: ambiguous
+    (2.3, 48.8, 2.4, 48.9),  # lon/lat outside China
+    (35_380_000, 3_270_000, 36_390_000, 3_280_000),  # spans two zones
+    (float("nan"), 0, 1, 1),
+])
+def test_infer_crs_refuses(bounds):
+    assert infer_crs(*bounds) is None
