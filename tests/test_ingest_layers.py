@@ -141,6 +141,14 @@ def test_gk_without_zone_needs_a_crs(tmp_path: Path, catalog):
     assert_same_geoms(data.geometries, expected_lonlat(), tol=1e-6)
 
 
+@pytest.mark.parametrize("epsg", [2383, 2435])  # Xian 1980 and Beijing 1954, 3° GK CM 114E
+def test_old_datums_are_refused(tmp_path: Path, catalog, epsg: int):
+    shp = write_shp(frame(crs=epsg), tmp_path / "src")
+    with pytest.raises(EcoError) as ei:
+        read_layer_file(shp, "eco_redline", catalog)
+    assert ei.value.code == "E_CRS_DATUM_UNSUPPORTED" and "CGCS2000" in ei.value.message_zh
+
+
 def test_geopackage_sublayer(tmp_path: Path, catalog):
     gpkg = tmp_path / "zones.gpkg"
     frame().to_file(gpkg, layer="redline", driver="GPKG")

@@ -239,7 +239,20 @@ def _resolve_crs(
     return guess.epsg, geoms
 
 
+_OLD_DATUMS = ("xian", "beijing", "xi'an")
+
+
 def _epsg_or_wkt(crs: CRS, report: ImportReport) -> int | str:
+    datum = (crs.datum.name if crs.datum else "").lower()
+    if any(d in datum for d in _OLD_DATUMS):
+        raise _refuse(
+            "E_CRS_DATUM_UNSUPPORTED",
+            f"数据使用 {crs.datum.name} 基准（{crs.name}）：与 CGCS2000 之间没有公开的转换参数，直接转换会偏移数十至上百米。"
+            "请先用官方七参数转换为 CGCS2000 后再导入",
+            f"The data uses the {crs.datum.name} datum ({crs.name}); there is no public transformation to CGCS2000 "
+            "and a direct one is off by tens to hundreds of metres. Convert it with the official 7 parameters first",
+            crs=crs.name,
+        )
     epsg = crs.to_epsg(min_confidence=70)
     if epsg in (4326, 4490) or (crs.is_geographic and epsg is None and "2000" in crs.name):
         if epsg == 4326:
