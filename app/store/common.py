@@ -2,11 +2,62 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
 
 import shapely
 
-from app.domain.models import LayerData, LayerVersion
+from app.domain.catalog import Catalog
+from app.domain.errors import Conflict
+from app.domain.models import LayerData, LayerInfo, LayerVersion, Provenance
+
+VERSION_COLS = (
+    "v.id, v.layer_id, v.seq, v.kind, v.label, v.source_document, v.doc_number, v.authority, v.effective_date,"
+    " v.imported_by, v.notes, v.file_sha256, v.imported_at, v.feature_count, v.vertex_count, v.bbox, v.report"
+)
+"""The version columns both stores select (as ``v``), read back by ``version_from_row``."""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def version_from_row(row: dict[str, Any]) -> LayerVersion:
+    """A version from either store's row (SQLite gives text where PostgreSQL gives typed values)."""
+    eff, at, bbox = row["effective_date"], row["imported_at"], _json(row["bbox"])
+    return LayerVersion(
+        id=row["id"], layer_id=row["layer_id"], seq=row["seq"], kind=row["kind"],
+        provenance=Provenance(
+            label=row["label"], source_document=row["source_document"], doc_number=row["doc_number"],
+            authority=row["authority"], effective_date=date.fromisoformat(eff) if isinstance(eff, str) else eff,
+            imported_by=row["imported_by"], notes=row["notes"],
+        ),
+        file_sha256=row["file_sha256"],
+        imported_at=datetime.fromisoformat(at) if isinstance(at, str) else at,
+        feature_count=row["feature_count"], vertex_count=row["vertex_count"],
+        bbox=tuple(bbox) if bbox else None, report=_json(row["report"]),
+    )
+
+
+def layer_info(catalog: Catalog, row: dict[str, Any]) -> LayerInfo:
+    """A layer from a row holding ``l_id``, ``l_kind``, ``n`` (version count) and its current version."""
+    spec = catalog.kinds.get(row["l_kind"])
+    return LayerInfo(
+        id=row["l_id"], kind=row["l_kind"],
+        name_zh=spec.name_zh if spec else row["l_kind"], name_en=spec.name_en if spec else row["l_kind"],
+        current=version_from_row(row), version_count=int(row["n"]),
+    )
+
+
+def kind_mismatch(layer_id: str, kind: str, given: str) -> Conflict:
+    return Conflict(
+        "E_KIND_MISMATCH",
+        f"图层“{layer_id}”的类型是 {kind}，不能发布 {given} 类型的版本",
+        f"Layer '{layer_id}' is of kind {kind}; a {given} version cannot be published to it",
+        detail={"layer": layer_id, "kind": kind, "given": given},
+    )
 
 
 def data_summary(data: LayerData) -> tuple[tuple[float, float, float, float] | None, int]:

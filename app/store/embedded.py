@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.errors import Conflict
 from app.domain.geometry import degree_margin, probe_gk_epsg, subdivide, to_gk
 from app.domain.models import (
     Feature,
@@ -49,7 +48,14 @@ from app.store.base import (
     layer_not_found,
     version_not_found,
 )
-from app.store.common import data_summary, resolve_versions
+from app.store.common import (
+    VERSION_COLS,
+    data_summary,
+    kind_mismatch,
+    layer_info,
+    resolve_versions,
+    version_from_row,
+)
 
 SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47
@@ -115,10 +121,6 @@ INSERT INTO gpkg_geometry_columns VALUES
   ('er_piece', 'geom', 'GEOMETRY', 4490, 0, 0);
 """
 
-_VERSION_COLS = (
-    "v.id, v.layer_id, v.seq, v.kind, v.label, v.source_document, v.doc_number, v.authority, v.effective_date,"
-    " v.imported_by, v.notes, v.file_sha256, v.imported_at, v.feature_count, v.vertex_count, v.bbox, v.report"
-)
 
 
 def gpkg_blobs(geoms: np.ndarray) -> list[bytes]:
@@ -232,12 +234,7 @@ class EmbeddedStore:
                         (layer_id, data.kind, now.isoformat()))
             kind, seq = con.execute("SELECT kind, next_seq FROM er_layer WHERE id = ?", (layer_id,)).fetchone()
             if kind != data.kind:
-                raise Conflict(
-                    "E_KIND_MISMATCH",
-                    f"图层“{layer_id}”的类型是 {kind}，不能发布 {data.kind} 类型的版本",
-                    f"Layer '{layer_id}' is of kind {kind}; a {data.kind} version cannot be published to it",
-                    detail={"layer": layer_id, "kind": kind, "given": data.kind},
-                )
+                raise kind_mismatch(layer_id, kind, data.kind)
             con.execute("UPDATE er_layer SET next_seq = next_seq + 1 WHERE id = ?", (layer_id,))
             vid = version_id(layer_id, seq)
             p = provenance
@@ -288,7 +285,7 @@ class EmbeddedStore:
     def _layer_rows(self, layer_id: str | None = None) -> list[sqlite3.Row]:
         sql = (
             f"SELECT l.id AS l_id, l.kind AS l_kind, (SELECT count(*) FROM er_layer_version c"
-            f" WHERE c.layer_id = l.id) AS n, {_VERSION_COLS} FROM er_layer l"
+            f" WHERE c.layer_id = l.id) AS n, {VERSION_COLS} FROM er_layer l"
             " JOIN er_layer_version v ON v.id = l.current_version"
         )
         params: tuple[Any, ...] = ()
@@ -299,37 +296,30 @@ class EmbeddedStore:
         return [_row(cur, r) for r in cur.fetchall()]
 
     def list_layers(self) -> list[LayerInfo]:
-        return [self._info(r) for r in self._layer_rows()]
+        return [layer_info(self.catalog, r) for r in self._layer_rows()]
 
     def get_layer(self, layer_id: str) -> LayerInfo:
         rows = self._layer_rows(layer_id)
         if not rows:
             raise layer_not_found(layer_id)
-        return self._info(rows[0])
+        return layer_info(self.catalog, rows[0])
 
     def list_versions(self, layer_id: str) -> list[LayerVersion]:
         cur = self._con.execute(
-            f"SELECT {_VERSION_COLS} FROM er_layer_version v WHERE v.layer_id = ? ORDER BY v.seq", (layer_id,)
+            f"SELECT {VERSION_COLS} FROM er_layer_version v WHERE v.layer_id = ? ORDER BY v.seq", (layer_id,)
         )
         rows = [_row(cur, r) for r in cur.fetchall()]
         if not rows:
             raise layer_not_found(layer_id)
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     def get_version(self, version_id: str) -> LayerVersion:
-        cur = self._con.execute(f"SELECT {_VERSION_COLS} FROM er_layer_version v WHERE v.id = ?", (version_id,))
+        cur = self._con.execute(f"SELECT {VERSION_COLS} FROM er_layer_version v WHERE v.id = ?", (version_id,))
         row = cur.fetchone()
         if row is None:
             raise version_not_found(version_id)
-        return _version(_row(cur, row))
+        return version_from_row(_row(cur, row))
 
-    def _info(self, row: dict[str, Any]) -> LayerInfo:
-        spec = self.catalog.kinds.get(row["l_kind"])
-        return LayerInfo(
-            id=row["l_id"], kind=row["l_kind"],
-            name_zh=spec.name_zh if spec else row["l_kind"], name_en=spec.name_en if spec else row["l_kind"],
-            current=_version(row), version_count=int(row["n"]),
-        )
 
     # -- features -----------------------------------------------------------------------------
     def features(
@@ -455,18 +445,3 @@ def _split_sql(script: str) -> list[str]:
 
 def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
-
-
-def _version(row: dict[str, Any]) -> LayerVersion:
-    eff = row["effective_date"]
-    return LayerVersion(
-        id=row["id"], layer_id=row["layer_id"], seq=row["seq"], kind=row["kind"],
-        provenance=Provenance(
-            label=row["label"], source_document=row["source_document"], doc_number=row["doc_number"],
-            authority=row["authority"], effective_date=date.fromisoformat(eff) if eff else None,
-            imported_by=row["imported_by"], notes=row["notes"],
-        ),
-        file_sha256=row["file_sha256"], imported_at=datetime.fromisoformat(row["imported_at"]),
-        feature_count=row["feature_count"], vertex_count=row["vertex_count"],
-        bbox=tuple(json.loads(row["bbox"])) if row["bbox"] else None, report=json.loads(row["report"]),
-    )

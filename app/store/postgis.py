@@ -1,15 +1,12 @@
-"""PostGIS store: psycopg 3 pool, ``COPY`` loads, ``ST_Subdivide`` pieces, atomic version switch."""
+"""PostGIS store: psycopg 3 pool, binary ``COPY`` loads, subdivided pieces, atomic version switch."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
-import numpy as np
-import psycopg
 import shapely
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -18,7 +15,6 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.errors import Conflict
 from app.domain.geometry import degree_margin, probe_gk_epsg, subdivide, to_gk
 from app.domain.models import (
     Feature,
@@ -42,12 +38,15 @@ from app.store.base import (
     layer_not_found,
     version_not_found,
 )
-from app.store.common import data_summary, resolve_versions
-
-_VERSION_COLS = (
-    "v.id, v.layer_id, v.seq, v.kind, v.label, v.source_document, v.doc_number, v.authority, v.effective_date,"
-    " v.imported_by, v.notes, v.file_sha256, v.imported_at, v.feature_count, v.vertex_count, v.bbox, v.report"
+from app.store.common import (
+    VERSION_COLS,
+    data_summary,
+    kind_mismatch,
+    layer_info,
+    resolve_versions,
+    version_from_row,
 )
+
 COPY_CHUNK = 2_000
 
 
@@ -98,12 +97,7 @@ class PostgisStore:
                 "UPDATE layer SET next_seq = next_seq + 1 WHERE id = %s RETURNING kind, next_seq - 1", (layer_id,)
             ).fetchone()
             if kind != data.kind:
-                raise Conflict(
-                    "E_KIND_MISMATCH",
-                    f"图层“{layer_id}”的类型是 {kind}，不能发布 {data.kind} 类型的版本",
-                    f"Layer '{layer_id}' is of kind {kind}; a {data.kind} version cannot be published to it",
-                    detail={"layer": layer_id, "kind": kind, "given": data.kind},
-                )
+                raise kind_mismatch(layer_id, kind, data.kind)
             vid = version_id(layer_id, seq)
             p = provenance
             conn.execute(
@@ -141,47 +135,40 @@ class PostgisStore:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
                 f"SELECT l.id AS l_id, l.kind AS l_kind, (SELECT count(*) FROM layer_version c"
-                f" WHERE c.layer_id = l.id) AS n, {_VERSION_COLS} FROM layer l"
+                f" WHERE c.layer_id = l.id) AS n, {VERSION_COLS} FROM layer l"
                 " JOIN layer_version v ON v.id = l.current_version ORDER BY l.id"
             ).fetchall()
-        return [self._info(r) for r in rows]
+        return [layer_info(self.catalog, r) for r in rows]
 
     def get_layer(self, layer_id: str) -> LayerInfo:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
                 f"SELECT l.id AS l_id, l.kind AS l_kind, (SELECT count(*) FROM layer_version c"
-                f" WHERE c.layer_id = l.id) AS n, {_VERSION_COLS} FROM layer l"
+                f" WHERE c.layer_id = l.id) AS n, {VERSION_COLS} FROM layer l"
                 " JOIN layer_version v ON v.id = l.current_version WHERE l.id = %s",
                 (layer_id,),
             ).fetchone()
         if row is None:
             raise layer_not_found(layer_id)
-        return self._info(row)
+        return layer_info(self.catalog, row)
 
     def list_versions(self, layer_id: str) -> list[LayerVersion]:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
-                f"SELECT {_VERSION_COLS} FROM layer_version v WHERE v.layer_id = %s ORDER BY v.seq", (layer_id,)
+                f"SELECT {VERSION_COLS} FROM layer_version v WHERE v.layer_id = %s ORDER BY v.seq", (layer_id,)
             ).fetchall()
         if not rows:
             raise layer_not_found(layer_id)
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     def get_version(self, version_id: str) -> LayerVersion:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(f"SELECT {_VERSION_COLS} FROM layer_version v WHERE v.id = %s",
+            row = cur.execute(f"SELECT {VERSION_COLS} FROM layer_version v WHERE v.id = %s",
                               (version_id,)).fetchone()
         if row is None:
             raise version_not_found(version_id)
-        return _version(row)
+        return version_from_row(row)
 
-    def _info(self, row: dict[str, Any]) -> LayerInfo:
-        spec = self.catalog.kinds.get(row["l_kind"])
-        return LayerInfo(
-            id=row["l_id"], kind=row["l_kind"],
-            name_zh=spec.name_zh if spec else row["l_kind"], name_en=spec.name_en if spec else row["l_kind"],
-            current=_version(row), version_count=int(row["n"]),
-        )
 
     # -- features -----------------------------------------------------------------------------
     def features(
@@ -264,19 +251,3 @@ class PostgisStore:
             layer, kind = by_vid[vid]
             out.append(Piece(layer, kind, vid, fid, attrs, shapely.from_wkb(g)))
         return out
-
-
-def _version(row: dict[str, Any]) -> LayerVersion:
-    return LayerVersion(
-        id=row["id"], layer_id=row["layer_id"], seq=row["seq"], kind=row["kind"],
-        provenance=Provenance(
-            label=row["label"], source_document=row["source_document"], doc_number=row["doc_number"],
-            authority=row["authority"], effective_date=row["effective_date"], imported_by=row["imported_by"],
-            notes=row["notes"],
-        ),
-        file_sha256=row["file_sha256"], imported_at=row["imported_at"], feature_count=row["feature_count"],
-        vertex_count=row["vertex_count"], bbox=tuple(row["bbox"]) if row["bbox"] else None, report=row["report"],
-    )
-
-
-__all__ = ["PostgisStore", "psycopg", "np", "datetime"]
