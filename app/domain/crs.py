@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from pyproj import CRS, Transformer
 
 STORAGE_EPSG = 4490
@@ -91,3 +92,45 @@ def infer_crs(minx: float, miny: float, maxx: float, maxy: float) -> CrsGuess | 
         return CrsGuess(epsg, "prefix", swapped, note)
     return None
 
+
+
+# GCJ-02 ("Mars coordinates") is the obfuscated lon/lat of web maps in China (高德, 腾讯, 天地图 is not).
+# The forward formula is public; the inverse is solved by fixed-point iteration to < 1e-9°.
+_GCJ_A = 6378245.0
+_GCJ_EE = 0.00669342162296594323
+
+
+def _gcj_delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = lon - 105.0, lat - 35.0
+    pi = np.pi
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+            + (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+            + (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
+            + (160.0 * np.sin(y / 12.0 * pi) + 320.0 * np.sin(y * pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+            + (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+            + (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
+            + (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0)
+    radlat = lat / 180.0 * pi
+    magic = 1 - _GCJ_EE * np.sin(radlat) ** 2
+    sqrtmagic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_GCJ_A * (1 - _GCJ_EE)) / (magic * sqrtmagic) * pi)
+    dlon = (dlon * 180.0) / (_GCJ_A / sqrtmagic * np.cos(radlat) * pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dlon, dlat = _gcj_delta(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def gcj02_to_wgs84(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Invert the GCJ-02 offset by iteration (the offset varies slowly, so this converges fast)."""
+    wl, wb = np.array(lon, dtype=float), np.array(lat, dtype=float)
+    for _ in range(30):
+        gl, gb = wgs84_to_gcj02(wl, wb)
+        el, eb = gl - lon, gb - lat
+        wl, wb = wl - el, wb - eb
+        if np.max(np.abs(el)) < 1e-10 and np.max(np.abs(eb)) < 1e-10:
+            break
+    return wl, wb
