@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from app import __version__
-from app.api import routes_layers
+from app.api import routes_footprints, routes_layers
 from app.api.deps import load_api_keys
 from app.api.errors import add_exception_handlers
 from app.domain.catalog import load_catalog
@@ -58,4 +58,5 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
         }
 
     app.include_router(routes_layers.router)
+    app.include_router(routes_footprints.router)
     return app

@@ -40,8 +40,8 @@ class FootprintEcho:
     area_m2_ellipsoidal: float
     declared_area_m2: float | None = None
     parcels: list[Parcel] = field(default_factory=list)
-    repairs: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    repairs: list[dict[str, Any]] = field(default_factory=list)  # {code, message_zh, message_en[, line]}
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     encoding: str | None = None
     linear: bool = False
     row_width_m: float | None = None

@@ -99,6 +99,9 @@ def pick_sublayer(dataset: Path, sublayer: str | None) -> str | None:
         raise refuse("E_FILE_UNREADABLE", f"无法读取文件：{dataset.name}", f"Cannot read file: {dataset.name}",
                      reason=str(exc)) from None
     names = [str(n) for n, _ in layers]
+    if not names:
+        raise refuse("E_NO_DATA", f"文件中没有任何图层或要素：{dataset.name}",
+                     f"The file holds no layer or feature: {dataset.name}")
     if sublayer is not None:
         if sublayer not in names:
             raise refuse("E_SUBLAYER_UNKNOWN", f"文件中没有图层“{sublayer}”", f"No layer '{sublayer}' in the file",

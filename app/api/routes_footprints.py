@@ -1,0 +1,121 @@
+"""Boundary uploads: parse and echo a footprint before anything is screened."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+
+from app.domain.errors import InputRefused
+from app.domain.footprint import Footprint
+from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
+
+router = APIRouter(prefix="/api/footprints", tags=["footprints"])
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass
+class BoundaryUpload:
+    footprint: Footprint
+    project: dict[str, Any] | None
+    data: bytes  # the bytes the footprint was read from (file, or the JSON geometry)
+    filename: str | None
+
+
+def _bad(code: str, zh: str, en: str, status: int = 422) -> InputRefused:
+    return InputRefused(code, zh, en, status=status)
+
+
+def _options(fields: dict[str, Any], project: dict[str, Any] | None, max_bytes: int) -> BoundaryOptions:
+    attrs = (project or {}).get("attributes") or {}
+
+    def flag(name: str) -> bool:
+        v = fields.get(name, attrs.get(name))
+        return v is True or str(v).strip().lower() in _TRUE
+
+    def number(name: str, cast=float):
+        v = fields.get(name, attrs.get(name))
+        if v in (None, ""):
+            return None
+        try:
+            return cast(v)
+        except (TypeError, ValueError):
+            raise _bad("E_REQUEST_INVALID", f"参数 {name} 须为数字", f"Parameter {name} must be a number") from None
+
+    return BoundaryOptions(
+        crs=fields.get("crs") or None, zone=number("zone", int), gcj02=flag("gcj02"),
+        layer=fields.get("layer") or None, encoding=fields.get("encoding") or None,
+        linear=flag("linear"), row_width_m=number("row_width_m"),
+        accept_datum_approximation=flag("accept_datum_approximation"), max_bytes=max_bytes,
+    )
+
+
+def _project(value: Any) -> dict[str, Any] | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _bad("E_PROJECT_INVALID", "project 须为 JSON 对象", "project must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise _bad("E_PROJECT_INVALID", "project 须为 JSON 对象", "project must be a JSON object")
+    return value
+
+
+async def read_upload(request: Request) -> BoundaryUpload:
+    """A boundary from a multipart upload (``file`` + options + ``project``) or a JSON ``geometry``."""
+    max_bytes = request.app.state.settings.max_upload_mb << 20
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        body = await request.body()
+        if len(body) > max_bytes:
+            raise _bad("E_FILE_TOO_LARGE", "请求体过大", "The request body is too large", status=413)
+        try:
+            doc = json.loads(body or b"null")
+        except json.JSONDecodeError:
+            raise _bad("E_REQUEST_INVALID", "请求体不是合法的 JSON", "The request body is not valid JSON") from None
+        if not isinstance(doc, dict) or "geometry" not in doc:
+            raise _bad("E_REQUEST_INVALID", "JSON 请求须含 geometry", "A JSON request needs a geometry")
+        project = _project(doc.get("project"))
+        options = _options({k: v for k, v in doc.items() if k not in ("geometry", "project")}, project, max_bytes)
+        fp = await _in_thread(read_geojson_object, doc["geometry"], options)
+        return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None)
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise _bad("E_REQUEST_INVALID", "请以 multipart/form-data 上传文件，或以 JSON 提交 geometry",
+                   "Upload a file as multipart/form-data, or post a JSON geometry", status=415)
+    form = await request.form(max_part_size=max_bytes)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise _bad("E_FILE_MISSING", "缺少上传文件 file", "The upload has no file part", status=422)
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise _bad("E_FILE_TOO_LARGE", f"文件超过 {max_bytes >> 20} MB 的上限",
+                   f"The file exceeds the {max_bytes >> 20} MB limit", status=413)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    project = _project(fields.pop("project", None))
+    options = _options(fields, project, max_bytes)
+    fp = await _in_thread(read_boundary, data, upload.filename or "upload", options)
+    return BoundaryUpload(fp, project, data, upload.filename)
+
+
+async def _in_thread(fn, *args):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+def footprint_geojson(fp: Footprint) -> dict[str, Any]:
+    """RFC 7946 output: CGCS2000 lon/lat written as CRS84 (a null shift at mapping scale)."""
+    return json.loads(shapely.to_geojson(shapely.set_precision(fp.geometry, 1e-9)))
+
+
+@router.post("/preview")
+async def preview(request: Request) -> dict[str, Any]:
+    up = await read_upload(request)
+    return {"footprint": up.footprint.echo.to_dict(), "geometry": footprint_geojson(up.footprint)}

@@ -1,0 +1,316 @@
+"""Project boundaries as planners hold them, read into a ``Footprint`` with an echo of what was understood.
+
+Formats: 界址点 TXT, zipped shapefile, DXF, KML/KMZ, GeoJSON, GeoPackage, FlatGeobuf, CSV/XLSX corner
+lists, and a GeoJSON object posted as JSON. Every reader yields raw geometries with what is known of
+their CRS; ``_finish`` does the rest once: axis swap, GCJ-02, transformation, China check,
+line/point handling, repair, slivers, limits, areas and the echo.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Geod
+
+from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china
+from app.domain.footprint import Footprint, FootprintEcho, Parcel
+from app.domain.geometry import from_crs, to_gk
+from app.ingest.archive import safe_extract
+from app.ingest.cad import read_dxf
+from app.ingest.tables import read_corner_list
+from app.ingest.vector import LAYER_SUFFIXES, CrsResolution, read_vector, refuse, resolve_crs
+
+FORMATS = {
+    ".txt": "界址点TXT", ".zip": "zip", ".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON",
+    ".json": "GeoJSON", ".kml": "KML", ".kmz": "KMZ", ".fgb": "FlatGeobuf", ".dxf": "DXF", ".csv": "CSV",
+    ".xlsx": "XLSX",
+}
+BOUNDARY_VECTOR_SUFFIXES = {k: v for k, v in LAYER_SUFFIXES.items() if k != ".gdb"}
+# CGCS2000 ellipsoid, for the ellipsoidal area
+_GEOD = Geod(a=6378137.0, f=1 / 298.257222101)
+
+
+@dataclass
+class BoundaryOptions:
+    crs: str | None = None  # the user's CRS for coordinates that carry none (or to override)
+    zone: int | None = None  # 3° GK zone for eastings without a zone prefix
+    gcj02: bool = False  # lon/lat input comes from a web map in GCJ-02
+    layer: str | None = None  # DXF layer, GeoPackage table or zip member
+    encoding: str | None = None
+    linear: bool = False  # a linear project (road, pipeline): lines are buffered by row_width_m
+    row_width_m: float | None = None
+    accept_datum_approximation: bool = False  # 西安80/北京54 without parameters
+    max_bytes: int = 50 << 20
+    max_parts: int = 1_000
+    max_vertices: int = 1_000_000
+    sliver_m2: float = 1.0
+    area_tolerance: float = 0.005
+
+
+@dataclass
+class _Raw:
+    geoms: np.ndarray
+    crs: CrsResolution
+    format: str
+    parcels: list[Parcel] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    encoding: str | None = None
+
+
+def note(code: str, zh: str, en: str, line: int | None = None) -> dict[str, Any]:
+    return {"code": code, "message_zh": zh, "message_en": en, **({"line": line} if line else {})}
+
+
+def _zone_crs(options: BoundaryOptions) -> str | None:
+    if options.crs:
+        return options.crs
+    if options.zone is not None:
+        if not 25 <= options.zone <= 45:
+            raise refuse("E_ZONE_INVALID", f"带号 {options.zone} 不是中国范围内的 3° 带（25–45）",
+                         f"Zone {options.zone} is not a 3° zone in China (25–45)", zone=options.zone)
+        return f"EPSG:{4534 + options.zone - 25}"
+    return None
+
+
+def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = None) -> Footprint:
+    """Read an uploaded boundary file; refuse (4xx ``InputRefused``) anything that cannot be trusted."""
+    options = options or BoundaryOptions()
+    _zone_crs(options)  # refuse a bad zone before reading anything
+    if len(data) > options.max_bytes:
+        raise refuse("E_FILE_TOO_LARGE", f"文件超过 {options.max_bytes >> 20} MB 的上限",
+                     f"The file exceeds the {options.max_bytes >> 20} MB limit", status=413)
+    if not data:
+        raise refuse("E_FILE_EMPTY", "文件为空", "The file is empty")
+    name = Path(filename or "upload").name or "upload"
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise refuse("E_FORMAT_UNKNOWN", f"不支持的边界文件格式：{name}", f"Unsupported boundary file format: {name}",
+                     status=415, supported=sorted(FORMATS))
+    if suffix in (".kml", ".kmz"):
+        _guard_kml(data, suffix, options)
+    if suffix == ".txt":
+        raw = _from_txt(data, options)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ecoredline-boundary-") as tmp:
+            path = Path(tmp) / ("upload" + suffix)
+            path.write_bytes(data)
+            if suffix == ".dxf":
+                raw = _from_dxf(path, options)
+            elif suffix in (".csv", ".xlsx"):
+                raw = _from_table(path, options)
+            else:
+                raw = _from_vector(path, Path(tmp) / "unzipped", options, FORMATS[suffix])
+    fp = _finish(raw, options)
+    fp.echo.file_name = name
+    return fp
+
+
+def read_geojson_object(obj: dict[str, Any], options: BoundaryOptions | None = None) -> Footprint:
+    """A GeoJSON geometry, Feature or FeatureCollection posted as JSON (RFC 7946 lon/lat unless ``crs``)."""
+    if not isinstance(obj, dict) or "type" not in obj:
+        raise refuse("E_GEOMETRY_INVALID", "geometry 须为 GeoJSON 对象", "geometry must be a GeoJSON object")
+    if obj["type"] not in ("FeatureCollection", "Feature"):
+        obj = {"type": "Feature", "properties": {}, "geometry": obj}
+    fp = read_boundary(json.dumps(obj).encode(), "geometry.geojson", options)
+    fp.echo.format = "GeoJSON (JSON)"
+    fp.echo.file_name = None
+    return fp
+
+
+def _guard_kml(data: bytes, suffix: str, options: BoundaryOptions) -> None:
+    """Refuse DTDs and entity declarations (XXE, billion laughs) before any XML parser sees the file."""
+    docs = [data]
+    if suffix == ".kmz":
+        with tempfile.TemporaryDirectory(prefix="ecoredline-kmz-") as tmp:
+            path = Path(tmp) / "doc.kmz"
+            path.write_bytes(data)
+            files = safe_extract(path, Path(tmp) / "x", options.max_bytes * 20)
+            docs = [f.read_bytes() for f in files if f.suffix.lower() == ".kml"]
+    for doc in docs:
+        if b"<!DOCTYPE" in doc or b"<!ENTITY" in doc:
+            raise refuse("E_KML_ENTITY", "KML 含有 DOCTYPE/ENTITY 声明，出于安全原因拒绝读取",
+                         "The KML declares a DOCTYPE/ENTITY: refused for safety (XML entity attacks)")
+
+
+# -- readers -----------------------------------------------------------------------------------------
+def _from_txt(data: bytes, options: BoundaryOptions) -> _Raw:
+    from app.ingest.jzd_txt import parse_jzd_txt
+
+    parsed = parse_jzd_txt(data, crs=options.crs, zone=options.zone,
+                           accept_datum_approximation=options.accept_datum_approximation,
+                           area_tolerance=options.area_tolerance)
+    geoms = np.array([p.geometry for p in parsed.parcels], dtype=object)
+    src: int | str = parsed.crs
+    if isinstance(src, str) and src.upper().startswith("EPSG:"):
+        src = int(src.split(":", 1)[1])
+    res = CrsResolution(src, parsed.crs if str(parsed.crs).startswith("EPSG") else "PROJ: " + parsed.crs,
+                        parsed.crs_source)
+    parcels = [
+        Parcel(index=p.index, code=p.code, name=p.name, use=p.use,
+               declared_area_m2=p.declared_area_ha * 10_000 if p.declared_area_ha is not None else None,
+               rings=len(p.ring_roles), attributes={"line": p.line, "shape_type": p.shape_type,
+                                                    "ring_roles": {str(k): v for k, v in p.ring_roles.items()}})
+        for p in parsed.parcels
+    ]
+    warnings = [note(w.code, w.message_zh, w.message_en, w.line) for w in parsed.warnings]
+    return _Raw(geoms, res, FORMATS[".txt"], parcels, warnings, parsed.encoding)
+
+
+def _from_dxf(path: Path, options: BoundaryOptions) -> _Raw:
+    shapes = read_dxf(path, options.layer, allow_lines=options.linear)
+    res = resolve_crs(None, _zone_crs(options), shapes.geoms, "DXF")
+    warnings = [note("W_DXF_LAYER", n, f"DXF layer '{shapes.layer}' picked automatically") for n in shapes.notes]
+    parcels = [Parcel(index=i + 1, attributes={"layer": shapes.layer}) for i in range(len(shapes.geoms))]
+    return _Raw(shapes.geoms, res, "DXF", parcels, warnings, shapes.encoding)
+
+
+def _from_table(path: Path, options: BoundaryOptions) -> _Raw:
+    corners = read_corner_list(path)
+    user = _zone_crs(options)
+    res = resolve_crs("EPSG:4490" if corners.lonlat else None, user, corners.geoms, path.name)
+    parcels = [Parcel(index=i + 1, code=n) for i, n in enumerate(corners.part_names)]
+    warnings = [note("W_TABLE_RING_PART", n, "A ring outside the outer ring was read as a separate part")
+                for n in corners.notes]
+    return _Raw(corners.geoms, res, path.suffix.lower().lstrip(".").upper(), parcels, warnings, corners.encoding)
+
+
+def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) -> _Raw:
+    raw = read_vector(path, workdir, sublayer=options.layer, encoding=options.encoding,
+                      max_bytes=options.max_bytes * 20, suffixes=BOUNDARY_VECTOR_SUFFIXES)
+    if len(raw.geoms) == 0:
+        raise refuse("E_BOUNDARY_EMPTY", "文件中没有图形", "The file holds no geometry")
+    res = resolve_crs(raw.file_crs, _zone_crs(options), raw.geoms, path.name,
+                      file_source="prj" if raw.driver == "ESRI Shapefile" else "header")
+    parcels = []
+    for i, rec in enumerate(raw.records):
+        label = next((str(rec[k]) for k in rec if str(k).lower() in ("name", "名称", "dkmc", "地块名称")
+                      and rec[k] is not None), None)
+        parcels.append(Parcel(index=i + 1, name=label,
+                              attributes={k: _plain(v) for k, v in rec.items() if v is not None}))
+    warnings = [note("W_CRS", n, n) for n in res.notes]
+    return _Raw(raw.geoms, res, raw.driver or fmt, parcels, warnings, raw.encoding)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)):
+        return v
+    if hasattr(v, "item"):
+        return v.item()
+    return str(v)
+
+
+# -- the common finish ----------------------------------------------------------------------------------
+def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
+    geoms = np.asarray(raw.geoms, dtype=object)
+    warnings = list(raw.warnings)
+    repairs: list[dict[str, Any]] = []
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        raise refuse("E_BOUNDARY_EMPTY", "文件中没有图形", "The file holds no geometry")
+    coords = shapely.get_coordinates(geoms[present], include_z=True)
+    if not np.isfinite(coords[:, :2]).all():
+        raise refuse("E_COORDINATE_INVALID", "坐标中含有非数值（NaN/无穷大）", "Coordinates include NaN or infinity")
+    if shapely.has_z(geoms[present]).any():
+        geoms[present] = shapely.force_2d(geoms[present])
+        repairs.append(note("R_Z_DROPPED", "已舍弃 Z/M 坐标", "Z and M coordinates dropped"))
+    if raw.crs.swapped:
+        geoms[present] = shapely.transform(geoms[present], lambda xy: xy[:, ::-1])
+        warnings.append(note("W_AXES_SWAPPED", "X/Y 坐标列互换（X 应为北坐标），已按北、东坐标纠正",
+                             "X/Y columns were swapped (X must be the northing); corrected"))
+    src = raw.crs.src
+    if options.gcj02:
+        if src == STORAGE_EPSG:
+            geoms[present] = shapely.transform(geoms[present], lambda xy: np.column_stack(
+                gcj02_to_wgs84(xy[:, 0], xy[:, 1])))
+            warnings.append(note("W_GCJ02", "已按 GCJ-02（火星坐标，网络地图）转换为 CGCS2000 经纬度",
+                                 "Converted from GCJ-02 (web-map) to CGCS2000 lon/lat"))
+        else:
+            warnings.append(note("W_GCJ02_IGNORED", "坐标不是经纬度，忽略 GCJ-02 声明",
+                                 "Coordinates are not lon/lat: the GCJ-02 declaration was ignored"))
+    try:
+        lonlat = from_crs(geoms[present], src, STORAGE_EPSG) if src != STORAGE_EPSG else geoms[present]
+    except Exception as exc:  # PROJ refuses the transformation
+        raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
+                     reason=str(exc)) from None
+    x0, y0, x1, y1 = shapely.total_bounds(lonlat)
+    if not (np.isfinite([x0, y0, x1, y1]).all() and in_china(x0, y0) and in_china(x1, y1)):
+        raise refuse("E_OUTSIDE_CHINA", f"坐标转换后不在中国范围内（按 {raw.crs.detected} 读取），请检查坐标系或带号",
+                     f"After transformation the boundary lies outside China (read as {raw.crs.detected}): "
+                     "check the CRS or zone", bounds=[float(v) for v in (x0, y0, x1, y1)])
+    parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
+    epsg = gk3_epsg((x0 + x1) / 2)
+    polys = _polygons(lonlat, epsg, options, repairs)
+    footprint = shapely.union_all(polys)
+    footprint = _drop_slivers(footprint, epsg, options, repairs)
+    parts = shapely.get_parts(footprint)
+    if len(parts) > options.max_parts:
+        raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
+                     f"The boundary has {len(parts)} parts, over the limit of {options.max_parts}", status=413)
+    nverts = int(shapely.get_num_coordinates(footprint))
+    if nverts > options.max_vertices:
+        raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
+                     f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
+    area_gk = float(to_gk(footprint, epsg).area)
+    area_ell = abs(_GEOD.geometry_area_perimeter(footprint)[0])
+    for parcel, poly in zip(parcels, polys):
+        parcel.area_m2_gk = float(to_gk(poly, epsg).area) if poly is not None else None
+    declared = [p.declared_area_m2 for p in parcels]
+    echo = FootprintEcho(
+        format=raw.format, crs_detected=raw.crs.detected, crs_source=raw.crs.source, parts=len(parts),
+        area_m2_gk=area_gk, gk_epsg=epsg, area_m2_ellipsoidal=area_ell,
+        declared_area_m2=float(sum(declared)) if declared and all(d is not None for d in declared) else None,
+        parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
+        linear=options.linear, row_width_m=options.row_width_m,
+    )
+    return Footprint(footprint, echo)
+
+
+def _polygons(lonlat: np.ndarray, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]) -> list:
+    """Every input geometry as a valid polygon: lines/points buffered for linear projects, else refused."""
+    out = []
+    for i, g in enumerate(lonlat):
+        dim = shapely.get_dimensions(g)
+        if dim < 2:
+            if not (options.linear and options.row_width_m and options.row_width_m > 0):
+                raise refuse("E_GEOMETRY_NOT_POLYGON",
+                             f"第 {i + 1} 个图形是{'点' if dim == 0 else '线'}，不是面。线性工程请声明 linear 并给出 row_width_m（用地宽度）",
+                             f"Shape {i + 1} is a {'point' if dim == 0 else 'line'}, not an area. For a linear project "
+                             "declare linear with row_width_m (the right-of-way width)", part=i + 1)
+            gk = to_gk(g, epsg)
+            g = from_crs(shapely.buffer(gk, options.row_width_m / 2, cap_style="flat" if dim == 1 else "round"),
+                         epsg, STORAGE_EPSG)
+            repairs.append(note("R_BUFFERED", f"第 {i + 1} 个图形按用地宽度 {options.row_width_m} m 缓冲为面",
+                                f"Shape {i + 1} buffered by a {options.row_width_m} m right of way"))
+        if not shapely.is_valid(g):
+            why = shapely.is_valid_reason(g)
+            g = shapely.make_valid(g)
+            repairs.append(note("R_MADE_VALID", f"第 {i + 1} 个图形无效（{why}），已修复",
+                                f"Shape {i + 1} was invalid ({why}) and was repaired"))
+        polys = [p for p in shapely.get_parts(g) if shapely.get_dimensions(p) == 2]
+        if not polys:
+            raise refuse("E_GEOMETRY_DEGENERATE", f"第 {i + 1} 个图形面积为零", f"Shape {i + 1} has no area",
+                         part=i + 1)
+        out.append(shapely.union_all(polys))
+    return out
+
+
+def _drop_slivers(footprint, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]):
+    parts = shapely.get_parts(footprint)
+    areas = shapely.area(to_gk(parts, epsg))
+    small = areas < options.sliver_m2
+    if small.any() and not small.all():
+        repairs.append(note("R_SLIVERS_DROPPED",
+                            f"舍弃 {int(small.sum())} 个面积小于 {options.sliver_m2} m² 的碎片（共 {areas[small].sum():.3f} m²）",
+                            f"Dropped {int(small.sum())} slivers under {options.sliver_m2} m² "
+                            f"({areas[small].sum():.3f} m² in all)"))
+        return shapely.union_all(parts[~small])
+    if small.all():
+        raise refuse("E_GEOMETRY_DEGENERATE", f"边界面积小于 {options.sliver_m2} m²",
+                     f"The boundary's area is under {options.sliver_m2} m²")
+    return footprint

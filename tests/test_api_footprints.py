@@ -1,0 +1,84 @@
+"""``POST /api/footprints/preview``: the echo and the parsed geometry, before any screening."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from app.api.app import create_app
+from app.settings import PROJECT_ROOT, Settings
+from tests.test_ingest_boundary import AREA, corner_rows, frame, write_dxf
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, catalog):
+    from app.store.embedded import EmbeddedStore
+
+    tmp = tmp_path_factory.mktemp("fp")
+    store = EmbeddedStore(tmp / "s.gpkg", catalog)
+    with TestClient(create_app(Settings(data_dir=tmp, layers_dir=PROJECT_ROOT / "layers"), store=store)) as c:
+        yield c
+    store.close()
+
+
+def test_preview_of_a_dxf_upload(client, tmp_path: Path):
+    write_dxf(tmp_path / "红线.dxf")
+    r = client.post("/api/footprints/preview", files={"file": ("红线.dxf", (tmp_path / "红线.dxf").read_bytes())})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    fp = body["footprint"]
+    assert fp["crs_detected"] == "EPSG:4523" and fp["crs_source"] == "prefix" and fp["parts"] == 2
+    assert fp["area_m2_gk"] == pytest.approx(15_000, rel=1e-4) and fp["file_name"] == "红线.dxf"
+    geom = shapely.from_geojson(json.dumps(body["geometry"]))
+    assert geom.geom_type == "MultiPolygon" and 103 < geom.centroid.x < 104.5 and 29 < geom.centroid.y < 30
+
+
+def test_preview_with_zone_option_and_project_attributes(client):
+    data = corner_rows().to_csv(index=False).encode()
+    r = client.post("/api/footprints/preview", files={"file": ("c.csv", data)},
+                    data={"project": json.dumps({"name": "示例", "industry": "C2614", "action": "new"})})
+    assert r.status_code == 200, r.text
+    assert r.json()["footprint"]["area_m2_gk"] == pytest.approx(AREA, rel=1e-4)
+
+
+def test_preview_of_json_geometry_with_linear_project(client):
+    line = {"type": "LineString", "coordinates": [[103.70, 29.50], [103.71, 29.50]]}
+    r = client.post("/api/footprints/preview", json={"geometry": line})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "E_GEOMETRY_NOT_POLYGON"
+    r = client.post("/api/footprints/preview", json={
+        "geometry": line, "project": {"attributes": {"linear": True, "row_width_m": 20}}})
+    assert r.status_code == 200, r.text
+    fp = r.json()["footprint"]
+    assert fp["linear"] and fp["row_width_m"] == 20 and fp["area_m2_gk"] == pytest.approx(968 * 20, rel=0.01)
+
+
+def test_preview_of_zipped_shapefile(client, tmp_path: Path):
+    from tests.test_ingest_boundary import zipped
+
+    frame().to_file(tmp_path / "b.shp", encoding="GBK")
+    (tmp_path / "b.cpg").unlink()
+    r = client.post("/api/footprints/preview", files={"file": ("b.zip", zipped(tmp_path))})
+    assert r.status_code == 200, r.text
+    fp = r.json()["footprint"]
+    assert fp["encoding"] == "GB18030" and [p["name"] for p in fp["parcels"]] == ["地块甲", "地块乙"]
+
+
+@pytest.mark.parametrize("kwargs,status,code", [
+    ({"data": {"crs": "EPSG:4544"}}, 422, "E_FILE_MISSING"),
+    ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "E_REQUEST_INVALID"),
+    ({"json": {"nogeometry": 1}}, 422, "E_REQUEST_INVALID"),
+    ({"json": {"geometry": "nope"}}, 422, "E_GEOMETRY_INVALID"),
+    ({"json": {"geometry": {"type": "Point", "coordinates": [103.7, 29.5]}, "project": "{bad"}}, 422,
+     "E_PROJECT_INVALID"),
+    ({"files": {"file": ("b.txt", b"x")}, "data": {"zone": "abc"}}, 422, "E_REQUEST_INVALID"),
+    ({"files": {"file": ("b.csv", b"X,Y\n1,2\n")}, "data": {"zone": "99"}}, 422, "E_ZONE_INVALID"),
+    ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "E_REQUEST_INVALID"),
+])
+def test_preview_refusals(client, kwargs, status, code):
+    r = client.post("/api/footprints/preview", **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code

@@ -1,0 +1,244 @@
+"""Boundary files in every format planners hold, read into a footprint with its echo.
+
+Every footprint is built from exact rectangles in the CGCS2000 3° GK zone of 乐山 (CM 105°E), so the
+expected GK area is known without the code under test; the ellipsoidal area is checked against an
+independent equal-area projection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import ezdxf
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from pyproj import CRS, Transformer
+
+from app.domain.errors import EcoError
+from app.domain.geometry import from_crs
+from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
+from tests.geodata import GK, gk_box
+
+PREFIXED = 4523  # the same zone with the zone number in the easting (35,xxx,xxx)
+# parcel A: 120 m × 100 m with a 20 m × 20 m hole (11,600 m²); parcel B: 60 m × 50 m (3,000 m²) apart
+PARCEL_A = shapely.Polygon(gk_box(0, 0, 120, 100).exterior.coords, [gk_box(40, 40, 20).exterior.coords[::-1]])
+PARCEL_B = gk_box(300, 0, 60, 50)
+AREA = 11_600.0 + 3_000.0
+ALBERS = CRS.from_proj4("+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +ellps=GRS80 +units=m")
+
+
+def lonlat_parcels() -> list[shapely.Polygon]:
+    return list(from_crs(np.array([PARCEL_A, PARCEL_B], dtype=object), GK))
+
+
+def equal_area(geom) -> float:
+    tr = Transformer.from_crs(4490, ALBERS, always_xy=True)
+    dense = shapely.segmentize(geom, 0.0001)
+    return shapely.transform(dense, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))).area
+
+
+def check(fp, *, crs: str, source: str, parts: int = 2, area: float = AREA, rel: float = 1e-4):
+    e = fp.echo
+    assert (e.crs_detected, e.crs_source, e.parts) == (crs, source, parts)
+    assert e.gk_epsg == GK
+    assert e.area_m2_gk == pytest.approx(area, rel=rel)
+    assert e.area_m2_ellipsoidal == pytest.approx(equal_area(fp.geometry), rel=1e-4)
+    assert e.area_m2_ellipsoidal != pytest.approx(e.area_m2_gk, rel=1e-5)  # GK scale distortion is real
+    assert fp.geometry.is_valid and 103 < fp.geometry.centroid.x < 104.5
+
+
+def frame(crs: int = GK) -> gpd.GeoDataFrame:
+    df = gpd.GeoDataFrame({"名称": ["地块甲", "地块乙"]}, geometry=[PARCEL_A, PARCEL_B], crs=GK)
+    return df.to_crs(crs) if crs != GK else df
+
+
+def zipped(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, p.name)
+        zf.writestr("__MACOSX/._x.shp", b"junk")
+    return buf.getvalue()
+
+
+def test_zipped_gbk_shapefile_with_gk_prj(tmp_path: Path):
+    frame().to_file(tmp_path / "b.shp", encoding="GBK")
+    (tmp_path / "b.cpg").unlink()
+    fp = read_boundary(zipped(tmp_path), "边界.zip")
+    check(fp, crs="EPSG:4544", source="prj")
+    assert fp.echo.encoding == "GB18030" and [p.name for p in fp.echo.parcels] == ["地块甲", "地块乙"]
+    assert fp.echo.parcels[0].area_m2_gk == pytest.approx(11_600, rel=1e-6)
+
+
+def test_shapefile_without_prj_zone_prefix_inferred(tmp_path: Path):
+    frame(PREFIXED).to_file(tmp_path / "b.shp")
+    (tmp_path / "b.prj").unlink()
+    check(read_boundary(zipped(tmp_path), "b.zip"), crs=f"EPSG:{PREFIXED}", source="prefix")
+
+
+def test_shapefile_without_prj_or_prefix_needs_zone(tmp_path: Path):
+    frame().to_file(tmp_path / "b.shp")
+    (tmp_path / "b.prj").unlink()
+    data = zipped(tmp_path)
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "b.zip")
+    assert ei.value.code == "E_CRS_UNKNOWN"
+    check(read_boundary(data, "b.zip", BoundaryOptions(zone=35)), crs="EPSG:4544", source="user")
+    check(read_boundary(data, "b.zip", BoundaryOptions(crs="EPSG:4544")), crs="EPSG:4544", source="user")
+
+
+def test_zip_with_two_shapefiles_needs_a_pick(tmp_path: Path):
+    frame().to_file(tmp_path / "a.shp")
+    frame().iloc[:1].to_file(tmp_path / "b.shp")
+    data = zipped(tmp_path)
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "two.zip")
+    assert ei.value.code == "E_ZIP_MULTIPLE"
+    check(read_boundary(data, "two.zip", BoundaryOptions(layer="b")), crs="EPSG:4544", source="prj", parts=1,
+          area=11_600)
+
+
+@pytest.mark.parametrize("suffix,driver", [(".geojson", "GeoJSON"), (".kml", "KML"), (".kmz", "LIBKML"),
+                                           (".fgb", "FlatGeobuf"), (".gpkg", "GPKG")])
+def test_vector_formats(tmp_path: Path, suffix: str, driver: str):
+    path = tmp_path / f"b{suffix}"
+    frame(4326 if driver in ("GeoJSON", "KML", "LIBKML") else 4490).to_file(path, driver=driver)
+    fp = read_boundary(path.read_bytes(), path.name)
+    check(fp, crs="EPSG:4326" if driver in ("GeoJSON", "KML", "LIBKML") else "EPSG:4490", source="header")
+
+
+def test_geojson_in_gk_metres_without_crs_is_inferred(tmp_path: Path):
+    # a common mistake: GK coordinates written into GeoJSON, which claims lon/lat
+    doc = json.loads(frame(PREFIXED).to_json(drop_id=True))
+    doc.pop("crs", None)  # no legacy crs member: RFC 7946 says lon/lat
+    fp = read_boundary(json.dumps(doc).encode(), "b.geojson")
+    check(fp, crs=f"EPSG:{PREFIXED}", source="prefix")
+    assert any("不是经纬度" in w["message_zh"] for w in fp.echo.warnings)
+
+
+def test_geojson_object_and_gcj02(tmp_path: Path):
+    wgs = shapely.union_all(lonlat_parcels())
+    fp = read_geojson_object(json.loads(shapely.to_geojson(wgs)))
+    check(fp, crs="EPSG:4326", source="header")  # RFC 7946: CRS84, read as CGCS2000 (a null shift)
+    # the same shape as a web map (GCJ-02) shows it, declared as such, comes back to the same place
+    from app.domain.crs import wgs84_to_gcj02
+
+    gcj = shapely.transform(wgs, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    assert shapely.distance(gcj.centroid, wgs.centroid) > 0.001  # hundreds of metres apart
+    back = read_geojson_object(json.loads(shapely.to_geojson(gcj)), BoundaryOptions(gcj02=True))
+    assert back.geometry.symmetric_difference(wgs).area < 1e-6 * wgs.area
+    assert any(w["code"] == "W_GCJ02" for w in back.echo.warnings)
+
+
+def write_dxf(path: Path, *, prefixed: bool = True, version: str = "R2010") -> None:
+    doc = ezdxf.new(version)
+    msp = doc.modelspace()
+    doc.layers.add("红线")
+    doc.layers.add("标注")
+    shift = 35_000_000 if prefixed else 0
+    outer = [(x + shift, y) for x, y in PARCEL_A.exterior.coords[:-1]]
+    hole = [(x + shift, y) for x, y in PARCEL_A.interiors[0].coords[:-1]]
+    msp.add_lwpolyline(outer, close=True, dxfattribs={"layer": "红线"})
+    hatch = msp.add_hatch(dxfattribs={"layer": "红线"})
+    hatch.paths.add_polyline_path([(x + shift, y) for x, y in PARCEL_B.exterior.coords[:-1]], is_closed=True)
+    msp.add_lwpolyline(hole, close=True, dxfattribs={"layer": "标注"})  # a closed shape on another layer
+    msp.add_line((outer[0][0], outer[0][1]), (outer[0][0] + 500, outer[0][1]), dxfattribs={"layer": "标注"})
+    msp.add_text("地块甲", dxfattribs={"layer": "标注"}).set_placement(outer[0])
+    doc.saveas(path)
+
+
+def test_dxf_closed_polylines_and_hatch_with_zone_prefix(tmp_path: Path):
+    write_dxf(tmp_path / "红线.dxf")
+    fp = read_boundary((tmp_path / "红线.dxf").read_bytes(), "红线.dxf")
+    # the layer picker takes 红线 (two closed shapes), not 标注 (one)
+    check(fp, crs=f"EPSG:{PREFIXED}", source="prefix", area=12_000 + 3_000)
+    assert fp.echo.parcels[0].attributes["layer"] == "红线"
+    assert any(w["code"] == "W_DXF_LAYER" for w in fp.echo.warnings)
+    only_label = read_boundary((tmp_path / "红线.dxf").read_bytes(), "红线.dxf", BoundaryOptions(layer="标注"))
+    assert only_label.echo.area_m2_gk == pytest.approx(400, rel=1e-6)
+    with pytest.raises(EcoError) as ei:
+        read_boundary((tmp_path / "红线.dxf").read_bytes(), "红线.dxf", BoundaryOptions(layer="nope"))
+    assert ei.value.code == "E_DXF_LAYER_UNKNOWN" and "红线" in ei.value.detail["layers"]
+
+
+def test_dxf_without_prefix_needs_zone(tmp_path: Path):
+    write_dxf(tmp_path / "b.dxf", prefixed=False)
+    data = (tmp_path / "b.dxf").read_bytes()
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "b.dxf")
+    assert ei.value.code == "E_CRS_UNKNOWN"
+    check(read_boundary(data, "b.dxf", BoundaryOptions(zone=35)), crs="EPSG:4544", source="user",
+          area=12_000 + 3_000)
+
+
+def corner_rows() -> pd.DataFrame:
+    rows = []
+    for name, poly in (("DK01", PARCEL_A), ("DK02", PARCEL_B)):
+        rings = [poly.exterior, *poly.interiors]
+        for ring_no, ring in enumerate(rings, 1):
+            for i, (x, y) in enumerate(ring.coords[:-1]):
+                rows.append({"点号": f"J{i + 1}", "地块": name, "圈号": ring_no, "X": y, "Y": x + 35_000_000})
+    return pd.DataFrame(rows)
+
+
+def test_csv_corner_list_gbk(tmp_path: Path):
+    data = corner_rows().to_csv(index=False).encode("gb18030")
+    fp = read_boundary(data, "界址点.csv")
+    check(fp, crs=f"EPSG:{PREFIXED}", source="prefix")
+    assert [p.code for p in fp.echo.parcels] == ["DK01", "DK02"] and fp.echo.encoding == "GB18030"
+
+
+def test_xlsx_corner_list_lonlat(tmp_path: Path):
+    rows = []
+    for name, poly in zip(("DK01", "DK02"), lonlat_parcels()):
+        for ring_no, ring in enumerate([poly.exterior, *poly.interiors], 1):
+            for x, y in ring.coords[:-1]:
+                rows.append({"地块": name, "圈号": ring_no, "经度": x, "纬度": y})
+    path = tmp_path / "corners.xlsx"
+    pyogrio.write_dataframe(pd.DataFrame(rows), path, driver="XLSX")
+    check(read_boundary(path.read_bytes(), "corners.xlsx"), crs="EPSG:4490", source="header")
+
+
+def test_lines_need_a_linear_project_and_width(tmp_path: Path):
+    line = gpd.GeoDataFrame(geometry=[shapely.LineString([(380_000, 3_270_000), (381_000, 3_270_000)])], crs=GK)
+    data = line.to_crs(4326).to_json().encode()
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "road.geojson")
+    assert ei.value.code == "E_GEOMETRY_NOT_POLYGON"
+    fp = read_boundary(data, "road.geojson", BoundaryOptions(linear=True, row_width_m=30))
+    assert fp.echo.area_m2_gk == pytest.approx(1_000 * 30, rel=1e-3)
+    assert any(r["code"] == "R_BUFFERED" for r in fp.echo.repairs) and fp.echo.linear
+
+
+def test_invalid_polygon_repaired_z_dropped_slivers_removed(tmp_path: Path):
+    bowtie = shapely.Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])
+    bowtie = shapely.affinity.translate(bowtie, 380_000, 3_270_000)
+    sliver = gk_box(500, 500, 0.5, 0.5)  # 0.25 m²
+    z = shapely.force_3d(gk_box(1000, 0, 10), 12.5)
+    df = gpd.GeoDataFrame(geometry=[bowtie, sliver, z], crs=GK)
+    path = tmp_path / "b.gpkg"
+    df.to_file(path)
+    fp = read_boundary(path.read_bytes(), "b.gpkg")
+    codes = [r["code"] for r in fp.echo.repairs]
+    assert "R_MADE_VALID" in codes and "R_Z_DROPPED" in codes and "R_SLIVERS_DROPPED" in codes
+    assert fp.echo.area_m2_gk == pytest.approx(5_000 + 100, rel=1e-6) and fp.echo.parts == 3
+
+
+def test_limits(tmp_path: Path):
+    data = frame(4326).to_json().encode()
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "b.geojson", BoundaryOptions(max_bytes=100))
+    assert ei.value.code == "E_FILE_TOO_LARGE" and ei.value.status == 413
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "b.geojson", BoundaryOptions(max_parts=1))
+    assert ei.value.code == "E_TOO_MANY_PARTS" and ei.value.status == 413
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "b.geojson", BoundaryOptions(max_vertices=8))
+    assert ei.value.code == "E_TOO_MANY_VERTICES"
