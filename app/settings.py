@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 60_000
     subdivide_max_vertices: int = 256
     max_upload_mb: int = 512
+    sliver_m2: float = 1.0
+    """Overlaps smaller than this (m², GK plane) count as touching, not overlapping."""
 
     @property
     def store_kind(self) -> str:

@@ -19,6 +19,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from pyproj import CRS, Transformer
 
 from app.domain.errors import EcoError
@@ -242,3 +244,46 @@ def test_limits(tmp_path: Path):
     with pytest.raises(EcoError) as ei:
         read_boundary(data, "b.geojson", BoundaryOptions(max_vertices=8))
     assert ei.value.code == "E_TOO_MANY_VERTICES"
+
+
+FORMAT_WRITERS = {
+    ".geojson": lambda df, p: df.to_crs(4326).to_file(p, driver="GeoJSON"),
+    ".kml": lambda df, p: df.to_crs(4326).to_file(p, driver="KML"),
+    ".gpkg": lambda df, p: df.to_file(p, driver="GPKG"),
+    ".fgb": lambda df, p: df.to_file(p, driver="FlatGeobuf"),
+    ".zip": lambda df, p: p.write_bytes(_shp_zip(df, p.parent)),
+    ".csv": lambda df, p: p.write_bytes(_corners(df).to_csv(index=False).encode("gb18030")),
+}
+
+
+def _shp_zip(df, folder: Path) -> bytes:
+    sub = folder / "shp"
+    sub.mkdir(exist_ok=True)
+    df.to_file(sub / "b.shp", encoding="GBK")
+    return zipped(sub)
+
+
+def _corners(df) -> pd.DataFrame:
+    rows = []
+    for i, poly in enumerate(df.geometry):
+        for x, y in poly.exterior.coords[:-1]:
+            rows.append({"地块": f"DK{i}", "X": y, "Y": x + 35_000_000})
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 10_000), st.integers(5, 200), st.sampled_from(sorted(FORMAT_WRITERS)))
+def test_random_polygons_round_trip_every_format(tmp_path_factory, seed: int, n: int, suffix: str):
+    rng = np.random.default_rng(seed)
+    a = np.sort(rng.uniform(0, 2 * np.pi, n))
+    r = rng.uniform(50, 400, n)
+    cx, cy = 380_000 + rng.uniform(-5e3, 2e4), 3_270_000 + rng.uniform(-5e4, 5e4)  # inside zone 35
+    poly = shapely.Polygon(np.column_stack([cx + r * np.cos(a), cy + r * np.sin(a)]))  # star-shaped: simple
+    assume(poly.is_valid and poly.area > 10)
+    expected = poly.area  # shoelace in the GK plane of the zone the footprint lies in
+    tmp = tmp_path_factory.mktemp("rt")
+    path = tmp / f"b{suffix}"
+    FORMAT_WRITERS[suffix](gpd.GeoDataFrame(geometry=[poly], crs=GK), path)
+    fp = read_boundary(path.read_bytes(), path.name)
+    assert fp.echo.gk_epsg == GK
+    assert fp.echo.area_m2_gk == pytest.approx(expected, rel=1e-4)

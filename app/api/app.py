@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from app import __version__
-from app.api import routes_footprints, routes_layers
+from app.api import routes_footprints, routes_layers, routes_screenings
 from app.api.deps import load_api_keys
 from app.api.errors import add_exception_handlers
 from app.domain.catalog import load_catalog
+from app.screening.setup import build_screener
 from app.settings import Settings, get_settings
 from app.store import open_store
 from app.store.base import LayerStore
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else open_store(settings)
+        app.state.screener = build_screener(app.state.store, settings)
         try:
             yield
         finally:
@@ -59,4 +61,5 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
 
     app.include_router(routes_layers.router)
     app.include_router(routes_footprints.router)
+    app.include_router(routes_screenings.router)
     return app

@@ -25,6 +25,7 @@ class BoundaryUpload:
     project: dict[str, Any] | None
     data: bytes  # the bytes the footprint was read from (file, or the JSON geometry)
     filename: str | None
+    options: BoundaryOptions
 
 
 def _bad(code: str, zh: str, en: str, status: int = 422) -> InputRefused:
@@ -85,7 +86,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
         project = _project(doc.get("project"))
         options = _options({k: v for k, v in doc.items() if k not in ("geometry", "project")}, project, max_bytes)
         fp = await _in_thread(read_geojson_object, doc["geometry"], options)
-        return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None)
+        return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None, options)
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise _bad("E_REQUEST_INVALID", "请以 multipart/form-data 上传文件，或以 JSON 提交 geometry",
                    "Upload a file as multipart/form-data, or post a JSON geometry", status=415)
@@ -101,7 +102,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
     project = _project(fields.pop("project", None))
     options = _options(fields, project, max_bytes)
     fp = await _in_thread(read_boundary, data, upload.filename or "upload", options)
-    return BoundaryUpload(fp, project, data, upload.filename)
+    return BoundaryUpload(fp, project, data, upload.filename or "upload", options)
 
 
 async def _in_thread(fn, *args):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
 
 from app.domain.crs import STORAGE_EPSG, gk3_epsg, transformer
@@ -183,3 +184,13 @@ def degree_margin(distance_m: float, max_abs_lat: float) -> tuple[float, float]:
     coslat = max(np.cos(np.radians(min(abs(max_abs_lat) + dlat, 89.0))), 0.01)
     dlon = distance_m / (111_320.0 * coslat) * 1.01
     return dlon, dlat
+
+
+_GEOD = Geod(a=6378137.0, f=1 / 298.257222101)  # the CGCS2000 ellipsoid
+
+
+def ellipsoidal_area(geom: BaseGeometry) -> float:
+    """Area on the CGCS2000 ellipsoid (m²) of a lon/lat geometry."""
+    if geom.is_empty:
+        return 0.0
+    return abs(_GEOD.geometry_area_perimeter(geom)[0])

@@ -8,6 +8,7 @@ line/point handling, repair, slivers, limits, areas and the echo.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -16,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Geod
 
 from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
-from app.domain.geometry import from_crs, to_gk
+from app.domain.geometry import ellipsoidal_area, from_crs, to_gk
 from app.ingest.archive import safe_extract
 from app.ingest.cad import read_dxf
 from app.ingest.tables import read_corner_list
@@ -32,8 +32,6 @@ FORMATS = {
     ".xlsx": "XLSX",
 }
 BOUNDARY_VECTOR_SUFFIXES = {k: v for k, v in LAYER_SUFFIXES.items() if k != ".gdb"}
-# CGCS2000 ellipsoid, for the ellipsoidal area
-_GEOD = Geod(a=6378137.0, f=1 / 298.257222101)
 
 
 @dataclass
@@ -108,6 +106,7 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
                 raw = _from_vector(path, Path(tmp) / "unzipped", options, FORMATS[suffix])
     fp = _finish(raw, options)
     fp.echo.file_name = name
+    fp.echo.input_sha256 = hashlib.sha256(data).hexdigest()
     return fp
 
 
@@ -257,7 +256,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
                      f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
     area_gk = float(to_gk(footprint, epsg).area)
-    area_ell = abs(_GEOD.geometry_area_perimeter(footprint)[0])
+    area_ell = ellipsoidal_area(footprint)
     for parcel, poly in zip(parcels, polys):
         parcel.area_m2_gk = float(to_gk(poly, epsg).area) if poly is not None else None
     declared = [p.declared_area_m2 for p in parcels]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from shapely.geometry.base import BaseGeometry
 
@@ -59,6 +59,13 @@ class LayerStore(Protocol):
         ``versions`` pins layers to recorded versions (re-runs); other layers use their current one.
         """
 
+    def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:
+        """Keep a screening record, immutable; its id must be new."""
+
+    def get_screening(self, screening_id: str) -> dict[str, Any]: ...
+
+    def get_screening_input(self, screening_id: str) -> bytes | None: ...
+
     def close(self) -> None: ...
 
 
@@ -79,3 +86,8 @@ def feature_not_found(version_id: str, fid: int) -> NotFound:
 def clamp_page(limit: int, offset: int) -> tuple[int, int]:
     """Clamp, don't refuse (OGC API Features Req 22C)."""
     return max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))
+
+
+def screening_not_found(screening_id: str) -> NotFound:
+    return NotFound("E_SCREENING_NOT_FOUND", f"没有筛查记录“{screening_id}”", f"No screening record '{screening_id}'",
+                    detail={"id": screening_id})

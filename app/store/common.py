@@ -80,6 +80,9 @@ def resolve_versions(
     for layer, vid in (pinned or {}).items():
         if wanted is not None and layer not in wanted:
             continue
+        if layer in current and current[layer][1] == vid:
+            out[layer] = current[layer]  # pinned to what is current: no look-up needed
+            continue
         version = get_version(vid)
         out[layer] = (version.kind, version.id)
     return out

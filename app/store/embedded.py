@@ -46,6 +46,7 @@ from app.store.base import (
     clamp_page,
     feature_not_found,
     layer_not_found,
+    screening_not_found,
     version_not_found,
 )
 from app.store.common import (
@@ -123,6 +124,20 @@ INSERT INTO gpkg_geometry_columns VALUES
 
 
 
+# screening records (schema 2): immutable rows, guarded by triggers
+_SCREENING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS er_screening (
+  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, verdict TEXT NOT NULL, input_sha256 TEXT,
+  record TEXT NOT NULL, input BLOB);
+CREATE TRIGGER IF NOT EXISTS er_screening_no_update BEFORE UPDATE ON er_screening
+  BEGIN SELECT RAISE(ABORT, 'screening records are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS er_screening_no_delete BEFORE DELETE ON er_screening
+  BEGIN SELECT RAISE(ABORT, 'screening records are immutable'); END;
+INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id)
+  VALUES ('er_screening', 'attributes', 'er_screening', 'EcoRedline screening records', NULL)
+"""
+
+
 def gpkg_blobs(geoms: np.ndarray) -> list[bytes]:
     """GeoPackage geometry blobs (header with XY envelope + ISO WKB, little endian)."""
     wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
@@ -196,6 +211,8 @@ class EmbeddedStore:
                     con.execute(stmt)
                 con.execute(f"PRAGMA application_id={_GPKG_APPLICATION_ID}")
                 con.execute(f"PRAGMA user_version={_GPKG_USER_VERSION}")
+            for stmt in _split_sql(_SCREENING_SCHEMA):
+                con.execute(stmt)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -376,6 +393,33 @@ class EmbeddedStore:
             raise feature_not_found(version_id, fid)
         return Feature(feature_key(version_id, fid), row[0], version_id, fid, json.loads(row[1]),
                        from_gpkg_blobs([row[2]])[0])
+
+    # -- screening records -------------------------------------------------------------------
+    def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute(
+                "INSERT INTO er_screening (id, created_at, verdict, input_sha256, record, input) VALUES (?,?,?,?,?,?)",
+                (record["id"], record["created_at"], record["verdict"], record.get("input_sha256"),
+                 json.dumps(record, ensure_ascii=False, default=str), input_bytes),
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def get_screening(self, screening_id: str) -> dict[str, Any]:
+        row = self._con.execute("SELECT record FROM er_screening WHERE id = ?", (screening_id,)).fetchone()
+        if row is None:
+            raise screening_not_found(screening_id)
+        return json.loads(row[0])
+
+    def get_screening_input(self, screening_id: str) -> bytes | None:
+        row = self._con.execute("SELECT input FROM er_screening WHERE id = ?", (screening_id,)).fetchone()
+        if row is None:
+            raise screening_not_found(screening_id)
+        return bytes(row[0]) if row[0] is not None else None
 
     # -- overlay candidates -------------------------------------------------------------------
     def _index(self, vid: str) -> _VersionIndex:

@@ -36,6 +36,7 @@ from app.store.base import (
     clamp_page,
     feature_not_found,
     layer_not_found,
+    screening_not_found,
     version_not_found,
 )
 from app.store.common import (
@@ -207,6 +208,30 @@ class PostgisStore:
         if row is None:
             raise feature_not_found(version_id, fid)
         return Feature(feature_key(version_id, fid), row[0], version_id, fid, row[1], shapely.from_wkb(row[2]))
+
+    # -- screening records -------------------------------------------------------------------
+    def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO screening (id, created_at, verdict, input_sha256, record, input)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (record["id"], record["created_at"], record["verdict"], record.get("input_sha256"),
+                 Jsonb(record, dumps=_dumps), input_bytes),
+            )
+
+    def get_screening(self, screening_id: str) -> dict[str, Any]:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT record FROM screening WHERE id = %s", (screening_id,)).fetchone()
+        if row is None:
+            raise screening_not_found(screening_id)
+        return row[0]
+
+    def get_screening_input(self, screening_id: str) -> bytes | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT input FROM screening WHERE id = %s", (screening_id,)).fetchone()
+        if row is None:
+            raise screening_not_found(screening_id)
+        return bytes(row[0]) if row[0] is not None else None
 
     # -- overlay candidates -------------------------------------------------------------------
     def _current_versions(self) -> dict[str, tuple[str, str]]:

@@ -1,0 +1,51 @@
+"""Screenings: run one (file or JSON geometry + project), read a record, re-run it; the industry picker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.api.routes_footprints import read_upload
+from app.domain.screening import ProjectSpec
+from app.screening.industries import LEVEL_ZH
+from app.screening.service import Screener
+
+router = APIRouter(tags=["screenings"])
+
+
+def screener(request: Request) -> Screener:
+    return request.app.state.screener
+
+
+@router.post("/api/screenings", status_code=201)
+async def create_screening(request: Request) -> JSONResponse:
+    up = await read_upload(request)
+    project = ProjectSpec.parse(up.project)
+    opts = up.options
+    record = await run_in_threadpool(
+        screener(request).screen_and_keep, up.footprint, project, input_bytes=up.data,
+        input_kind="file" if up.filename is not None else "geometry", options=opts,
+    )
+    return JSONResponse(record, status_code=201)
+
+
+@router.get("/api/screenings/{screening_id}")
+def get_screening(screening_id: str, request: Request) -> dict[str, Any]:
+    return screener(request).store.get_screening(screening_id)
+
+
+@router.post("/api/screenings/{screening_id}/rerun")
+def rerun_screening(screening_id: str, request: Request, as_of: str = "recorded") -> dict[str, Any]:
+    return screener(request).rerun(screening_id, as_of)
+
+
+@router.get("/api/industries")
+def industries(request: Request, q: str = "", limit: int = 20) -> dict[str, Any]:
+    table = screener(request).industries
+    rows = table.search(q, max(1, min(limit, 200)))
+    return {"q": q, "industries": [
+        {"code": i.code, "name": i.name, "level": i.level, "level_zh": LEVEL_ZH[i.level],
+         "flags": list(table.flags_for(i.code))} for i in rows]}

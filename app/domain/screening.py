@@ -1,0 +1,102 @@
+"""The vocabulary of a screening: the project, what overlaps it, what the rules found, the verdict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.domain.errors import InputRefused
+
+ACTIONS = ("new", "expand", "rebuild", "relocate", "upgrade")
+ACTION_ZH = {"new": "新建", "expand": "扩建", "rebuild": "改建", "relocate": "迁建", "upgrade": "技改"}
+VERDICTS = ("prohibited", "restricted", "incomplete", "conditional", "allowed")  # most restrictive first
+VERDICT_ZH = {"prohibited": "判定不通过", "restricted": "受限准入", "incomplete": "待补充信息",
+              "conditional": "有条件准入", "allowed": "准入"}
+
+
+def most_restrictive(verdicts: list[str]) -> str:
+    return min(verdicts, key=VERDICTS.index) if verdicts else "allowed"
+
+
+@dataclass
+class ProjectSpec:
+    name: str | None
+    industry: str  # GB/T 4754-2017 code (a prefix is allowed)
+    action: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any] | None) -> ProjectSpec:
+        doc = doc or {}
+        industry, action = doc.get("industry"), doc.get("action")
+        if not industry or not isinstance(industry, str):
+            raise InputRefused("E_PROJECT_INDUSTRY", "项目须给出国民经济行业分类代码 industry（如 C2614）",
+                               "The project needs an industry code (GB/T 4754-2017, e.g. C2614)")
+        if action not in ACTIONS:
+            raise InputRefused("E_PROJECT_ACTION", f"项目建设性质 action 须为 {', '.join(ACTIONS)} 之一",
+                               f"The project action must be one of {', '.join(ACTIONS)}", detail={"action": action})
+        attrs = doc.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            raise InputRefused("E_PROJECT_INVALID", "attributes 须为对象", "attributes must be an object")
+        name = doc.get("name")
+        return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Overlap:
+    """One feature near the footprint: its clipped area (GK plane of the footprint's zone) and distance."""
+
+    layer: str
+    kind: str
+    version_id: str
+    feature_id: str
+    name: str | None
+    attributes: dict[str, Any]
+    area_m2: float  # GK plane, 3° zone of the footprint
+    area_m2_ellipsoidal: float
+    share_of_footprint: float
+    share_of_feature: float | None
+    distance_m: float  # 0 when it overlaps
+    geometry: Any = None  # clipped part (EPSG:4490), kept out of the JSON record's overlap rows
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("geometry")
+        return d
+
+
+@dataclass
+class LayerOverlap:
+    """A layer's overlap dissolved, so overlapping features never count twice."""
+
+    layer: str
+    kind: str
+    version_id: str
+    area_m2: float
+    area_m2_ellipsoidal: float
+    share_of_footprint: float
+    features: int
+    min_distance_m: float | None
+
+
+@dataclass
+class Finding:
+    rule_id: str
+    verdict: str
+    level: str  # national | province | prefecture | county
+    jurisdiction: str
+    status: str  # fired | not_checked | missing_attribute | access_list
+    message_zh: str
+    message_en: str
+    layer: str | None
+    feature_ids: list[str]
+    citation: dict[str, Any]
+    evidence_zh: str | None = None
+    evidence_en: str | None = None
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,175 @@
+"""Applying the rule sets of every level to an overlay and a project: findings and the verdict.
+
+Every applicable rule of every level is listed side by side; the most restrictive decides. A rule
+that needs a project fact that was not given yields ``incomplete`` naming it; a rule whose layer is
+missing is reported as not checked and caps the verdict at ``incomplete`` — never a silent pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.domain.screening import Finding, Overlap, ProjectSpec, most_restrictive
+from app.screening.industries import IndustryTable
+from app.screening.overlay import OverlayResult
+from app.screening.rules import Condition, LoadedRule, RuleBook
+
+NATIONAL = "100000"
+ACCESS_DIMENSIONS = (
+    ("spatial_layout", "空间布局约束", "spatial layout constraints"),
+    ("pollutant_discharge", "污染物排放管控", "pollutant discharge control"),
+    ("risk_prevention", "环境风险防控", "environmental risk prevention"),
+    ("resource_efficiency", "资源开发效率要求", "resource efficiency requirements"),
+)
+
+
+def max_distance(rulebook: RuleBook) -> float:
+    """The largest distance any rule asks about: how far the overlay must look."""
+    return max((r.rule.trigger.distance_m or 0.0 for r in rulebook.rules if r.rule.trigger), default=0.0)
+
+
+def _test(cond: Condition, value: Any) -> bool:
+    op, want = cond.op, cond.value
+    try:
+        if op == "==":
+            return value == want
+        if op == "!=":
+            return value != want
+        if op == "in":
+            return value in want
+        if op == "not_in":
+            return value not in want
+        v, w = float(value), float(want)
+        return {">": v > w, ">=": v >= w, "<": v < w, "<=": v <= w}[op]
+    except (TypeError, ValueError):
+        return False
+
+
+def _matches_where(o: Overlap, where: dict[str, list[Any]]) -> bool:
+    for attr, accepted in where.items():
+        value = o.attributes.get(attr)
+        if value not in accepted and str(value) not in [str(a) for a in accepted]:
+            return False
+    return True
+
+
+def _concerns(rule: LoadedRule, project: ProjectSpec, industries: IndustryTable) -> bool:
+    a = rule.rule.applies_to
+    code = industries.get(project.industry).code
+    if a.industries and not any(code.startswith(p) for p in a.industries):
+        return False
+    if a.exclude_industries and any(code.startswith(p) for p in a.exclude_industries):
+        return False
+    if a.actions and project.action not in a.actions:
+        return False
+    if a.flags and not set(a.flags) & set(industries.flags_for(code)):
+        return False
+    return True
+
+
+def _citation(rule: LoadedRule) -> dict[str, Any]:
+    return rule.rule.citation.model_dump()
+
+
+def evaluate(
+    rulebook: RuleBook, result: OverlayResult, project: ProjectSpec, industries: IndustryTable
+) -> list[Finding]:
+    kinds_present = set(result.kinds.values())
+    admin_codes = {str(o.attributes.get("code")) for o in result.overlaps
+                   if o.kind == "admin_region" and o.distance_m == 0 and (o.area_m2 > 0)}
+    findings: list[Finding] = []
+    for lr in rulebook.rules:
+        rule, rs = lr.rule, lr.ruleset
+        if rs.jurisdiction != NATIONAL:
+            if "admin_region" not in kinds_present:
+                findings.append(_not_checked(lr, "admin_region", "行政区图层缺失，无法判断该地方规则是否适用",
+                                             "The admin region layer is missing: cannot tell whether this local "
+                                             "rule applies"))
+                continue
+            if rs.jurisdiction not in admin_codes:
+                continue
+        if not _concerns(lr, project, industries):
+            continue
+        hits: list[Overlap] = []
+        layer = None
+        if rule.trigger is not None:
+            t = rule.trigger
+            if t.kind not in kinds_present:
+                findings.append(_not_checked(lr, t.kind, f"{t.kind} 图层缺失，该规则未能核查",
+                                             f"No {t.kind} layer is loaded: this rule was not checked"))
+                continue
+            for o in result.overlaps:
+                if o.kind != t.kind or not _matches_where(o, t.where):
+                    continue
+                touching = o.distance_m == 0 and (o.area_m2 > result.sliver_m2 or not _polygonal(o))
+                if (t.relation == "intersects" and touching) or (
+                        t.relation == "within" and o.distance_m <= (t.distance_m or 0)):
+                    hits.append(o)
+            if not hits:
+                continue
+            layer = hits[0].layer
+        missing = [c.attribute for c in rule.applies_to.conditions if c.attribute not in project.attributes]
+        if missing:
+            findings.append(Finding(
+                rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
+                status="missing_attribute",
+                message_zh=f"{rule.title_zh}：需补充项目信息 {', '.join(missing)} 才能判定。{rule.message_zh}",
+                message_en=f"{rule.title_en}: the project must state {', '.join(missing)} to decide. "
+                           f"{rule.message_en}",
+                layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=missing))
+            continue
+        if not all(_test(c, project.attributes[c.attribute]) for c in rule.applies_to.conditions):
+            continue
+        verdict, ev_zh, ev_en = rule.verdict, None, None
+        for exc in rule.exceptions:
+            value = project.attributes.get(exc.when.attribute)
+            if value is not None and _test(exc.when, value):
+                verdict, ev_zh, ev_en = exc.verdict, exc.evidence_zh, exc.evidence_en
+                break
+        findings.append(Finding(
+            rule_id=rule.id, verdict=verdict, level=rs.level, jurisdiction=rs.jurisdiction, status="fired",
+            message_zh=rule.message_zh, message_en=rule.message_en, layer=layer,
+            feature_ids=[h.feature_id for h in hits], citation=_citation(lr), evidence_zh=ev_zh, evidence_en=ev_en))
+    findings += _access_lists(result)
+    return findings
+
+
+def _polygonal(o: Overlap) -> bool:
+    return o.kind not in ("river_shoreline", "sensitive_receptor")
+
+
+def _not_checked(lr: LoadedRule, kind: str, zh: str, en: str) -> Finding:
+    rule, rs = lr.rule, lr.ruleset
+    return Finding(rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
+                   status="not_checked", message_zh=f"{rule.title_zh}：{zh}", message_en=f"{rule.title_en}: {en}",
+                   layer=kind, feature_ids=[], citation=_citation(lr))
+
+
+def _access_lists(result: OverlayResult) -> list[Finding]:
+    """The four 准入 dimensions of every control unit the footprint touches, to be checked by a person."""
+    out = []
+    for o in result.overlaps:
+        if o.kind != "control_unit" or o.distance_m > 0 or o.area_m2 <= result.sliver_m2:
+            continue
+        a = o.attributes
+        parts_zh = [f"【{zh}】{a[key]}" for key, zh, _ in ACCESS_DIMENSIONS if a.get(key)]
+        if not parts_zh:
+            continue
+        cat = {"priority": "优先保护单元", "key": "重点管控单元", "general": "一般管控单元"}.get(a.get("category"), "")
+        out.append(Finding(
+            rule_id=f"access_list.{a.get('code') or o.feature_id}", verdict="allowed", level="unit",
+            jurisdiction=str(a.get("admin_code") or ""), status="access_list",
+            message_zh=f"涉及{cat}“{o.name}”（占用 {o.area_m2:,.0f} m²），请逐条对照其生态环境准入清单：" + "；".join(parts_zh),
+            message_en=f"Touches control unit '{o.name}' ({o.area_m2:,.0f} m²): check the project against each "
+                       f"requirement of its access list ({', '.join(en for k, _, en in ACCESS_DIMENSIONS if a.get(k))}).",
+            layer=o.layer, feature_ids=[o.feature_id],
+            citation={"document": f"环境管控单元 {a.get('code') or ''} 生态环境准入清单", "number": None,
+                      "clause": "准入清单四个维度", "quote": "；".join(parts_zh), "quote_kind": "layer_attribute",
+                      "seed": None, "line": None},
+        ))
+    return out
+
+
+def decide(findings: list[Finding]) -> str:
+    """Most restrictive wins; access-list reminders do not decide."""
+    return most_restrictive([f.verdict for f in findings if f.status != "access_list"])

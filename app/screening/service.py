@@ -1,0 +1,154 @@
+"""One screening, end to end: footprint + project → overlay → findings → verdict → an immutable record.
+
+The record holds everything needed to explain and reproduce the result years later: the input
+bytes and their SHA-256, the footprint echo, the project, the overlaps, the findings with their
+citations, the layer version of every layer, the rule-set version, the software version and the
+parameters. A re-run reads the recorded input again and screens it against the recorded versions
+(same result) or the current ones (the differences a zoning update causes).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import shapely
+
+from app import __version__
+from app.domain.catalog import Catalog
+from app.domain.errors import InputRefused
+from app.domain.footprint import Footprint
+from app.domain.screening import VERDICT_ZH, ProjectSpec
+from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
+from app.screening.engine import decide, evaluate, max_distance
+from app.screening.industries import IndustryTable
+from app.screening.overlay import overlay
+from app.screening.rules import RuleBook
+from app.store.base import LayerStore
+
+AREA_METHOD = ("面积按项目边界所在 3° 高斯-克吕格投影带（CGCS2000）平面计算，另列 CGCS2000 椭球面积；"
+               "各图层重叠部分先融合再计算占比。 Areas: Gauss–Krüger plane of the footprint's 3° zone "
+               "(CGCS2000), ellipsoidal area alongside; each layer's overlap is dissolved before shares.")
+
+
+@dataclass
+class Screener:
+    """What a screening needs, built once per process."""
+
+    store: LayerStore
+    catalog: Catalog
+    rulebook: RuleBook
+    industries: IndustryTable
+    sliver_m2: float = 1.0
+
+    def screen(
+        self,
+        footprint: Footprint,
+        project: ProjectSpec,
+        *,
+        input_bytes: bytes | None,
+        input_kind: str,
+        options: BoundaryOptions,
+        pinned: dict[str, str] | None = None,
+        rerun_of: str | None = None,
+    ) -> dict[str, Any]:
+        industry = self.industries.get(project.industry)
+        distance = max_distance(self.rulebook)
+        result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=self.sliver_m2)
+        findings = evaluate(self.rulebook, result, project, self.industries)
+        verdict = decide(findings)
+        now = datetime.now(UTC)
+        record = {
+            "id": f"S{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}",
+            "created_at": now.isoformat(),
+            "verdict": verdict,
+            "verdict_zh": VERDICT_ZH[verdict],
+            "project": {**project.to_dict(), "industry_name": industry.name,
+                        "industry_flags": list(self.industries.flags_for(industry.code))},
+            "footprint": footprint.echo.to_dict(),
+            "footprint_geometry": json.loads(shapely.to_geojson(footprint.geometry)),
+            "overlaps": [o.to_dict() for o in result.overlaps],
+            "layer_overlaps": [asdict(x) for x in result.layers],
+            "overlap_geometries": {o.feature_id: json.loads(shapely.to_geojson(o.geometry))
+                                   for o in result.overlaps if o.geometry is not None},
+            "findings": [f.to_dict() for f in findings],
+            "layer_versions": result.versions,
+            "ruleset_version": self.rulebook.version,
+            "ruleset_files": list(self.rulebook.files),
+            "software_version": __version__,
+            "store": self.store.kind,
+            "input_sha256": footprint.echo.input_sha256,
+            "input_kind": input_kind,
+            "area_method": AREA_METHOD,
+            "parameters": {"buffer_m": distance, "sliver_m2": self.sliver_m2,
+                           "boundary_options": _options_dict(options), "rerun_of": rerun_of,
+                           "as_of_versions": "recorded" if pinned else "current"},
+        }
+        return record
+
+    def screen_and_keep(self, footprint: Footprint, project: ProjectSpec, *, input_bytes: bytes | None,
+                        input_kind: str, options: BoundaryOptions, pinned: dict[str, str] | None = None,
+                        rerun_of: str | None = None) -> dict[str, Any]:
+        record = self.screen(footprint, project, input_bytes=input_bytes, input_kind=input_kind, options=options,
+                             pinned=pinned, rerun_of=rerun_of)
+        self.store.save_screening(record, input_bytes)
+        return record
+
+    def rerun(self, screening_id: str, as_of: str = "recorded") -> dict[str, Any]:
+        if as_of not in ("recorded", "current"):
+            raise InputRefused("E_REQUEST_INVALID", "as_of 须为 recorded 或 current", "as_of must be recorded or current")
+        old = self.store.get_screening(screening_id)
+        data = self.store.get_screening_input(screening_id)
+        options = BoundaryOptions(**old["parameters"]["boundary_options"])
+        footprint = read_footprint(data or b"", old["input_kind"], old["footprint"].get("file_name"), options)
+        project = ProjectSpec.parse(old["project"])
+        pinned = old["layer_versions"] if as_of == "recorded" else None
+        new = self.screen_and_keep(footprint, project, input_bytes=data, input_kind=old["input_kind"],
+                                   options=options, pinned=pinned, rerun_of=screening_id)
+        return {"as_of": as_of, "rerun_of": screening_id, **compare(old, new), "record": new}
+
+
+def read_footprint(data: bytes, input_kind: str, file_name: str | None, options: BoundaryOptions) -> Footprint:
+    if input_kind == "geometry":
+        return read_geojson_object(json.loads(data), options)
+    return read_boundary(data, file_name or "upload", options)
+
+
+def _options_dict(options: BoundaryOptions) -> dict[str, Any]:
+    return asdict(options)
+
+
+def _finding_keys(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f"{f['rule_id']}|{','.join(sorted(f['feature_ids']))}": f for f in record["findings"]}
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What changed between two screenings of the same input: verdict, findings, overlaps, versions."""
+    of, nf = _finding_keys(old), _finding_keys(new)
+    oo = {o["feature_id"]: o for o in old["overlaps"]}
+    no = {o["feature_id"]: o for o in new["overlaps"]}
+    changed_areas = [
+        {"feature_id": k, "before_m2": oo[k]["area_m2"], "after_m2": no[k]["area_m2"]}
+        for k in sorted(set(oo) & set(no))
+        if abs(oo[k]["area_m2"] - no[k]["area_m2"]) > 1e-6 * max(1.0, oo[k]["area_m2"])
+    ]
+    versions = {k: {"before": old["layer_versions"].get(k), "after": new["layer_versions"].get(k)}
+                for k in sorted(set(old["layer_versions"]) | set(new["layer_versions"]))
+                if old["layer_versions"].get(k) != new["layer_versions"].get(k)}
+    diff = {
+        "verdict": {"before": old["verdict"], "after": new["verdict"]},
+        "findings_added": [nf[k] for k in sorted(set(nf) - set(of))],
+        "findings_removed": [of[k] for k in sorted(set(of) - set(nf))],
+        "overlaps_added": [no[k] for k in sorted(set(no) - set(oo))],
+        "overlaps_removed": [oo[k] for k in sorted(set(oo) - set(no))],
+        "overlap_areas_changed": changed_areas,
+        "layer_versions_changed": versions,
+        "ruleset_changed": old["ruleset_version"] != new["ruleset_version"],
+    }
+    diff["same"] = (diff["verdict"]["before"] == diff["verdict"]["after"] and not diff["findings_added"]
+                    and not diff["findings_removed"] and not diff["overlaps_added"]
+                    and not diff["overlaps_removed"] and not changed_areas)
+    return diff

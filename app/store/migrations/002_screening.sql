@@ -1,0 +1,17 @@
+-- Screening records: immutable, with the input file they were made from.
+CREATE TABLE screening (
+    id            text PRIMARY KEY,
+    created_at    timestamptz NOT NULL,
+    verdict       text NOT NULL,
+    input_sha256  text,
+    record        jsonb NOT NULL,
+    input         bytea
+);
+CREATE INDEX screening_created ON screening (created_at);
+
+CREATE FUNCTION screening_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'screening records are immutable';
+END $$;
+CREATE TRIGGER screening_no_change BEFORE UPDATE OR DELETE ON screening
+    FOR EACH ROW EXECUTE FUNCTION screening_immutable();
