@@ -184,3 +184,73 @@ def layers_import(file: Path, layer_id: str, kind: str, label: str | None, sourc
         click.echo(f"  note: {w}")
 
 
+
+
+EXIT_BY_VERDICT = {"allowed": 0, "conditional": 0, "restricted": 3, "prohibited": 4, "incomplete": 5}
+
+
+def _attr(values: tuple[str, ...]) -> dict[str, Any]:
+    """``k=v`` pairs; values are read as JSON where they parse (numbers, true/false), else as text."""
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{item}' is not k=v", param_hint="--attr")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--industry", required=True, help="GB/T 4754-2017 code, e.g. C2614 (a prefix is allowed).")
+@click.option("--action", required=True, type=click.Choice(["new", "expand", "rebuild", "relocate", "upgrade"]))
+@click.option("--name", default=None, help="Project name.")
+@click.option("--attr", "attrs", multiple=True, help="Project fact k=v (repeatable), e.g. stack_height_m=60.")
+@click.option("--crs", default=None, help="CRS of coordinates that carry none, e.g. EPSG:4544.")
+@click.option("--zone", default=None, type=int, help="3° GK zone for eastings without a zone prefix.")
+@click.option("--layer", default=None, help="DXF layer / GeoPackage table / zip member.")
+@click.option("--encoding", default=None)
+@click.option("--gcj02", is_flag=True, help="lon/lat come from a web map (GCJ-02).")
+@click.option("--accept-datum-approximation", is_flag=True, help="Read 西安80/北京54 without parameters.")
+@click.option("--json", "as_json", is_flag=True, help="Print the screening record as JSON.")
+def screen(file: Path, industry: str, action: str, name: str | None, attrs: tuple[str, ...], crs: str | None,
+           zone: int | None, layer: str | None, encoding: str | None, gcj02: bool,
+           accept_datum_approximation: bool, as_json: bool) -> None:
+    """Screen a boundary FILE; exit 0 allowed/conditional, 3 restricted, 4 prohibited, 5 incomplete, 2 refused."""
+    from app.domain.screening import VERDICT_ZH, ProjectSpec
+    from app.ingest.boundary import BoundaryOptions, read_boundary
+    from app.screening.setup import build_screener
+
+    s = get_settings()
+    project_attrs = _attr(attrs)
+    options = BoundaryOptions(crs=crs, zone=zone, gcj02=gcj02, layer=layer, encoding=encoding,
+                              linear=bool(project_attrs.get("linear")),
+                              row_width_m=project_attrs.get("row_width_m"),
+                              accept_datum_approximation=accept_datum_approximation,
+                              max_bytes=s.max_upload_mb << 20)
+    project = ProjectSpec.parse({"name": name, "industry": industry, "action": action, "attributes": project_attrs})
+    data = file.read_bytes()
+    footprint = read_boundary(data, file.name, options)
+    store = _open_store(s)
+    try:
+        record = build_screener(store, s).screen_and_keep(footprint, project, input_bytes=data, input_kind="file",
+                                                           options=options)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False, indent=2, default=str))
+    else:
+        fp = record["footprint"]
+        click.echo(f"{record['id']}  {VERDICT_ZH[record['verdict']]} ({record['verdict']})")
+        click.echo(f"  footprint: {fp['parts']} part(s), {fp['area_m2_gk']:,.1f} m² (GK EPSG:{fp['gk_epsg']}), "
+                   f"CRS {fp['crs_detected']} ({fp['crs_source']})")
+        for f in record["findings"]:
+            if f["status"] == "access_list":
+                continue
+            click.echo(f"  [{f['verdict']:<11}] {f['level']:<10} {f['rule_id']}: {f['message_zh']}")
+            cite = f["citation"]
+            click.echo(f"      {cite['document']} {cite.get('number') or ''} {cite['clause']}")
+    sys.exit(EXIT_BY_VERDICT[record["verdict"]])

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     """postgresql://… selects the PostGIS store; unset selects the embedded GeoPackage store."""
     data_dir: Path = Path.home() / ".local" / "share" / "ecoredline"
     layers_dir: Path = PROJECT_ROOT / "layers"
+    rules_dir: Path | None = None
+    """Rule files (default: ``layers_dir/rules``)."""
     api_keys_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -34,6 +34,8 @@ def _bad(code: str, zh: str, en: str, status: int = 422) -> InputRefused:
 
 def _options(fields: dict[str, Any], project: dict[str, Any] | None, max_bytes: int) -> BoundaryOptions:
     attrs = (project or {}).get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise _bad("E_PROJECT_INVALID", "project.attributes 须为对象", "project.attributes must be an object")
 
     def flag(name: str) -> bool:
         v = fields.get(name, attrs.get(name))

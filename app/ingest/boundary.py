@@ -191,9 +191,17 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
         label = next((str(rec[k]) for k in rec if str(k).lower() in ("name", "名称", "dkmc", "地块名称")
                       and rec[k] is not None), None)
         parcels.append(Parcel(index=i + 1, name=label,
-                              attributes={k: _plain(v) for k, v in rec.items() if v is not None}))
+                              attributes={k: _plain(v) for k, v in rec.items() if _present(v)}))
     warnings = [note("W_CRS", n, n) for n in res.notes]
     return _Raw(raw.geoms, res, raw.driver or fmt, parcels, warnings, raw.encoding)
+
+
+def _present(v: Any) -> bool:
+    """Not None, NaN or NaT (GDAL fills empty KML fields with them)."""
+    try:
+        return v is not None and bool(v == v)
+    except (TypeError, ValueError):
+        return True
 
 
 def _plain(v: Any) -> Any:

@@ -775,6 +775,14 @@ class _Parser:
         else:
             rarr = np.asarray(rid_list)
             groups = [(r, p.start + np.flatnonzero(rarr == r)) for r in order]
+            for r, idx in groups:
+                if idx[-1] - idx[0] + 1 != len(idx):
+                    self.warn("W_TXT_RING_SPLIT", p.line,
+                              f"{lab_zh}圈号 {r} 的坐标行不连续（被其他圈号的行隔开），已按圈号合并；"
+                              "如果这里本应是另一个地块，请补上地块头行。",
+                              f"{lab_en}, ring {r}: its point rows are not contiguous (other rings come in "
+                              "between); they were joined by ring number. If a new parcel starts there, add its "
+                              "header line.")
         rings: list[_Ring] = []
         closed_rows = auto_closed = 0
         for rid, idx in groups:
@@ -1001,7 +1009,8 @@ class _Parser:
 
 def _rings_area(rings: list[_Ring]) -> float:
     """Outer rings and parts minus holes, as GEOS computes a (Multi)Polygon's area."""
-    return sum(-abs(r.signed_area) if r.role == "hole" else abs(r.signed_area) for r in rings)
+    area = sum(-abs(r.signed_area) if r.role == "hole" else abs(r.signed_area) for r in rings)
+    return max(area, 0.0)  # only negative for broken (self-intersecting) rings; make_valid fixes those
 
 
 def _lonlat_order(xr: tuple[float, float], yr: tuple[float, float]) -> bool | None:
@@ -1035,7 +1044,8 @@ def parse_jzd_txt(data: bytes, *, crs: str | None = None, zone: int | None = Non
     parser = _Parser(crs=crs, zone=zone, accept_datum_approximation=accept_datum_approximation,
                      area_tolerance=area_tolerance, max_points=max_points)
     try:
-        return parser.run(bytes(data))
+        with np.errstate(all="ignore"):  # absurd but finite numbers (1e300) must not print warnings
+            return parser.run(bytes(data))
     except InputRefused:
         raise
     except Exception as exc:  # a bug or an input we did not foresee: still a clean refusal

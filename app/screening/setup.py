@@ -12,5 +12,5 @@ from app.store.base import LayerStore
 
 def build_screener(store: LayerStore, settings: Settings) -> Screener:
     catalog = load_catalog(settings.layers_dir)
-    rulebook = load_rulebook(settings.layers_dir / "rules", set(catalog.kinds))
+    rulebook = load_rulebook(settings.rules_dir or settings.layers_dir / "rules", set(catalog.kinds))
     return Screener(store, catalog, rulebook, load_industries(settings.layers_dir), settings.sliver_m2)

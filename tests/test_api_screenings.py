@@ -1,0 +1,131 @@
+"""HTTP screenings and the CLI's ``screen``: a record kept, read back, re-run; refusals; the picker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from app.api.app import create_app
+from app.settings import PROJECT_ROOT, Settings
+from tests.geodata import gk_box, to_lonlat
+from tests.test_cli import ECOREDLINE, cli_env
+from tests.test_screening import RULES, build_world
+
+PROJECT = {"name": "示例化工项目", "industry": "C2614", "action": "new", "attributes": {"stack_height_m": 20}}
+
+
+@pytest.fixture
+def client(store, tmp_path: Path):
+    build_world(store)
+    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES)
+    with TestClient(create_app(settings, store=store)) as c:
+        yield c
+
+
+def geometry(gk) -> dict:
+    return json.loads(shapely.to_geojson(to_lonlat(gk)))
+
+
+def test_screen_json_geometry_read_back_and_rerun(client):
+    r = client.post("/api/screenings", json={"geometry": geometry(gk_box(1500, 0, 100)), "project": PROJECT})
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert rec["verdict"] == "prohibited" and rec["verdict_zh"] == "判定不通过"
+    assert rec["project"]["industry_name"] == "有机化学原料制造" and rec["input_kind"] == "geometry"
+    assert set(rec["layer_versions"]) == {"admin", "rivers", "redline", "water"} and rec["ruleset_version"]
+    assert rec["footprint"]["area_m2_gk"] == pytest.approx(10_000, rel=1e-6)
+    assert client.get(f"/api/screenings/{rec['id']}").json() == rec
+    again = client.post(f"/api/screenings/{rec['id']}/rerun").json()
+    assert again["same"] and again["record"]["parameters"]["rerun_of"] == rec["id"]
+    cur = client.post(f"/api/screenings/{rec['id']}/rerun", params={"as_of": "current"}).json()
+    assert cur["same"]
+
+
+def test_screen_multipart_file(client, tmp_path: Path):
+    import geopandas as gpd
+
+    path = tmp_path / "b.kml"
+    gpd.GeoDataFrame({"name": ["地块"]}, geometry=[to_lonlat(gk_box(-2500, 0, 1000))], crs=4326).to_file(
+        path, driver="KML")
+    r = client.post("/api/screenings", files={"file": ("地块.kml", path.read_bytes())},
+                    data={"project": json.dumps({**PROJECT, "attributes": {"limited_activity": 2,
+                                                                           "stack_height_m": 5}})})
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert rec["verdict"] == "restricted" and rec["input_kind"] == "file"
+    assert rec["footprint"]["file_name"] == "地块.kml" and len(rec["input_sha256"]) == 64
+    again = client.post(f"/api/screenings/{rec['id']}/rerun").json()
+    assert again["same"]
+
+
+@pytest.mark.parametrize("project,code", [
+    ({"action": "new"}, "E_PROJECT_INDUSTRY"),
+    ({"industry": "C2614", "action": "build"}, "E_PROJECT_ACTION"),
+    ({"industry": "Z9999", "action": "new"}, "E_INDUSTRY_UNKNOWN"),
+    ({"industry": "C2614", "action": "new", "attributes": [1]}, "E_PROJECT_INVALID"),
+])
+def test_bad_projects_are_refused_and_nothing_is_kept(client, store, project, code):
+    r = client.post("/api/screenings", json={"geometry": geometry(gk_box(0, 0, 100)), "project": project})
+    assert r.status_code == 422 and r.json()["error"]["code"] == code
+
+
+def test_unknown_record(client):
+    r = client.get("/api/screenings/S0-nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "E_SCREENING_NOT_FOUND"
+    r = client.post("/api/screenings/S0-nope/rerun")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "E_SCREENING_NOT_FOUND"
+    r = client.post("/api/screenings/S0-nope/rerun", params={"as_of": "yesterday"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "E_REQUEST_INVALID"
+
+
+def test_industry_picker(client):
+    rows = client.get("/api/industries", params={"q": "C261"}).json()["industries"]
+    assert rows[0]["code"] == "C261" and {"C2614"} <= {r["code"] for r in rows}
+    by_name = client.get("/api/industries", params={"q": "水力发电"}).json()["industries"]
+    assert by_name[0]["code"] == "D4413" and by_name[0]["level_zh"] == "小类"
+    assert len(client.get("/api/industries").json()["industries"]) == 20  # the 门类
+
+
+def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
+    import geopandas as gpd
+
+    from tests.conftest import reset_postgis
+
+    url = os.environ.get("ECOREDLINE_TEST_DATABASE_URL") if store_kind == "postgis" else None
+    if url:
+        reset_postgis(url)
+    env = cli_env(tmp_path, url)
+    env["ECOREDLINE_RULES_DIR"] = str(RULES)
+    # load the world through the CLI's own store
+    from app.domain.catalog import load_catalog
+    from app.store import open_store
+
+    st = open_store(Settings(data_dir=tmp_path / "data", database_url=url, layers_dir=PROJECT_ROOT / "layers"))
+    build_world(st)
+    st.close()
+    assert load_catalog(PROJECT_ROOT / "layers")
+    cases = [(gk_box(1500, 0, 100), [], 4), (gk_box(-2500, 0, 1000), ["--attr", "limited_activity=3"], 3),
+             (gk_box(-500, 0, 100), [], 0)]
+    for geom, extra, code in cases:
+        path = tmp_path / "b.geojson"
+        gpd.GeoDataFrame(geometry=[to_lonlat(geom)], crs=4326).to_file(path, driver="GeoJSON")
+        r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new",
+                            "--attr", "stack_height_m=10", *extra, "--json"], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == code, r.stderr
+        rec = json.loads(r.stdout)
+        assert rec["store"] == store_kind
+    r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 5 and "待补充信息" in r.stdout  # stack_height_m not given
+    bad = tmp_path / "bad.txt"
+    bad.write_text("[地块坐标]\nJ1，1，3270000，35380000\n", encoding="utf-8")
+    r = subprocess.run([ECOREDLINE, "screen", str(bad), "--industry", "C2614", "--action", "new"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "E_TXT_FULLWIDTH_COMMA" in r.stderr
