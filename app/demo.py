@@ -535,6 +535,19 @@ def _element_zone(s: _Scene) -> list[Feature]:
     return water + air
 
 
+def _resource_zone(s: _Scene) -> list[Feature]:
+    """Water-resource ceiling zones: the 大渡河 side is shown as over its cap (示意), the rest within it."""
+    def zone(seq: int, name: str, over: bool, cap: str) -> dict[str, Any]:
+        return {"resource": "water", "code": f"ZY511102{seq:04d}", "name": _name(name), "over_cap": over,
+                "cap": cap}
+
+    return _zones(s, "district", [
+        ("sector/east", zone(1, "市中区城区水资源一般管控区", False, "用水总量控制在上线以内")),
+        ("sector/northwest", zone(2, "岷江上游水资源优先保护区", False, "用水总量控制在上线以内")),
+        (None, zone(3, "大渡河沿岸水资源超载区", True, "用水总量已达上线")),
+    ])
+
+
 def _basic_farmland(s: _Scene) -> list[Feature]:
     """Small patches on open land: away from the centre, the city, the park, the rivers and protected land."""
     rivers = _buffer_m(_union(s.rivers["岷江"], s.rivers["青衣江"], s.rivers["大渡河"]), 400)
@@ -651,6 +664,7 @@ BUILDERS: dict[str, tuple[str, str, Callable[[_Scene], list[Feature]]]] = {
     "water_source": ("polygon", "饮用水水源保护区", _water_source_zones),
     "control_unit": ("polygon", "环境管控单元", _control_unit),
     "element_zone": ("polygon", "要素管控分区", _element_zone),
+    "resource_zone": ("polygon", "资源利用上线管控分区", _resource_zone),
     "basic_farmland": ("polygon", "永久基本农田", _basic_farmland),
     "urban_boundary": ("polygon", "城镇开发边界", _urban_boundary),
     "functional_zone": ("polygon", "主体功能区", _functional_zone),

@@ -105,7 +105,7 @@ def test_redline_and_the_142_exception_path(world):
     assert rec["verdict"] == "prohibited" and fired(rec)["t.redline"] == "prohibited"
     hit = next(o for o in rec["overlaps"] if o["layer"] == "redline")
     assert hit["area_m2"] == pytest.approx(500_000, rel=1e-6) and hit["share_of_footprint"] == pytest.approx(0.5)
-    assert hit["share_of_feature"] == pytest.approx(0.5, rel=1e-6)
+    assert hit["share_of_feature"] == pytest.approx(0.5, rel=1e-5)  # ellipsoidal ratio of two GK halves
     la = run(sc, half, limited_activity=3)
     f = next(f for f in la["findings"] if f["rule_id"] == "t.redline")
     assert la["verdict"] == "restricted" and "认定意见" in f["evidence_zh"]

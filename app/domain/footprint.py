@@ -7,7 +7,7 @@ convention, and ellipsoidal), the declared area, and every repair and warning.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -49,7 +49,9 @@ class FootprintEcho:
     input_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["parcels"] = [{f.name: getattr(p, f.name) for f in fields(p)} for p in self.parcels]
+        return d
 
 
 @dataclass

@@ -194,3 +194,8 @@ def ellipsoidal_area(geom: BaseGeometry) -> float:
     if geom.is_empty:
         return 0.0
     return abs(_GEOD.geometry_area_perimeter(geom)[0])
+
+
+def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
+    """``ellipsoidal_area`` of many geometries (0 for lines and points)."""
+    return np.array([ellipsoidal_area(g) if shapely.get_dimensions(g) == 2 else 0.0 for g in geoms], dtype=float)

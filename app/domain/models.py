@@ -164,6 +164,7 @@ class Piece:
     fid: int
     attributes: dict[str, Any]
     geometry: Any  # shapely geometry (one piece), EPSG:4490
+    feature_area_m2: float = 0.0  # the whole feature's ellipsoidal area
 
     @property
     def feature_id(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from app.domain.errors import InputRefused
@@ -12,6 +12,11 @@ ACTION_ZH = {"new": "新建", "expand": "扩建", "rebuild": "改建", "relocate
 VERDICTS = ("prohibited", "restricted", "incomplete", "conditional", "allowed")  # most restrictive first
 VERDICT_ZH = {"prohibited": "判定不通过", "restricted": "受限准入", "incomplete": "待补充信息",
               "conditional": "有条件准入", "allowed": "准入"}
+
+
+def shallow_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a dict without ``asdict``'s deep copy (records are built on every screening)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def most_restrictive(verdicts: list[str]) -> str:
@@ -42,7 +47,7 @@ class ProjectSpec:
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**shallow_dict(self), "attributes": dict(self.attributes)}
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Overlap:
     geometry: Any = None  # clipped part (EPSG:4490), kept out of the JSON record's overlap rows
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = shallow_dict(self)
         d.pop("geometry")
         return d
 
@@ -99,4 +104,4 @@ class Finding:
     missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return shallow_dict(self)

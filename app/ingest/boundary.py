@@ -111,14 +111,31 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
 
 
 def read_geojson_object(obj: dict[str, Any], options: BoundaryOptions | None = None) -> Footprint:
-    """A GeoJSON geometry, Feature or FeatureCollection posted as JSON (RFC 7946 lon/lat unless ``crs``)."""
+    """A GeoJSON geometry, Feature or FeatureCollection posted as JSON (RFC 7946 lon/lat unless ``crs``).
+
+    Parsed with shapely directly: no temporary file, no GDAL, since this is the API's hot path.
+    """
+    options = options or BoundaryOptions()
+    _zone_crs(options)
     if not isinstance(obj, dict) or "type" not in obj:
         raise refuse("E_GEOMETRY_INVALID", "geometry 须为 GeoJSON 对象", "geometry must be a GeoJSON object")
-    if obj["type"] not in ("FeatureCollection", "Feature"):
-        obj = {"type": "Feature", "properties": {}, "geometry": obj}
-    fp = read_boundary(json.dumps(obj).encode(), "geometry.geojson", options)
-    fp.echo.format = "GeoJSON (JSON)"
-    fp.echo.file_name = None
+    if obj["type"] == "FeatureCollection":
+        members = [f.get("geometry") for f in obj.get("features") or [] if isinstance(f, dict)]
+    elif obj["type"] == "Feature":
+        members = [obj.get("geometry")]
+    else:
+        members = [obj]
+    try:
+        geoms = np.array([shapely.from_geojson(json.dumps(m)) for m in members if m], dtype=object)
+    except (shapely.errors.GEOSException, ValueError, TypeError):
+        raise refuse("E_GEOMETRY_INVALID", "geometry 不是合法的 GeoJSON 几何", "geometry is not a valid GeoJSON "
+                     "geometry") from None
+    if len(geoms) == 0:
+        raise refuse("E_BOUNDARY_EMPTY", "没有几何", "No geometry was given")
+    res = resolve_crs("EPSG:4326", _zone_crs(options), geoms, "geometry")  # RFC 7946: CRS84
+    fp = _finish(_Raw(geoms, res, "GeoJSON (JSON)", [Parcel(index=i + 1) for i in range(len(geoms))],
+                      [note("W_CRS", n, n) for n in res.notes]), options)
+    fp.echo.input_sha256 = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
     return fp
 
 

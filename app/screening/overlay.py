@@ -73,7 +73,7 @@ def overlay(
     pieces_gk = to_gk(np.array([p.geometry for p in pieces], dtype=object), epsg) if pieces else []
     overlaps: list[Overlap] = []
     clipped_by_layer: dict[str, list] = defaultdict(list)
-    for (layer, vid, fid), idx in sorted(groups.items()):
+    for (layer, vid, _fid), idx in sorted(groups.items()):
         first = pieces[idx[0]]
         near = shapely.union_all(pieces_gk[idx]) if len(idx) > 1 else pieces_gk[idx[0]]
         hit = fp_gk.intersects(near)
@@ -84,15 +84,15 @@ def overlay(
             continue  # the store's window is a superset; keep only what the rules asked for
         clip_ll = from_crs(clip_gk, epsg, STORAGE_EPSG) if clip_gk is not None and area > 0 else None
         share_feature = None
+        area_ell = ellipsoidal_area(clip_ll) if clip_ll is not None else 0.0
         if area > 0:
-            whole = store.feature(vid, fid).geometry
-            whole_area = to_gk(whole, epsg).area
-            share_feature = area / whole_area if whole_area > 0 else None
+            # shares of a feature compare ellipsoidal areas: the feature may reach far outside this GK zone
+            share_feature = min(area_ell / first.feature_area_m2, 1.0) if first.feature_area_m2 > 0 else None
             clipped_by_layer[layer].append(clip_gk)
         overlaps.append(Overlap(
             layer=layer, kind=first.kind, version_id=vid, feature_id=first.feature_id, name=_name(first.attributes),
             attributes=first.attributes, area_m2=area,
-            area_m2_ellipsoidal=ellipsoidal_area(clip_ll) if clip_ll is not None else 0.0,
+            area_m2_ellipsoidal=area_ell,
             share_of_footprint=area / fp_area, share_of_feature=share_feature, distance_m=distance,
             geometry=clip_ll,
         ))

@@ -21,7 +21,7 @@ from app import __version__
 from app.domain.catalog import Catalog
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
-from app.domain.screening import VERDICT_ZH, ProjectSpec
+from app.domain.screening import VERDICT_ZH, ProjectSpec, shallow_dict
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
 from app.screening.engine import decide, evaluate, max_distance
 from app.screening.industries import IndustryTable
@@ -71,7 +71,7 @@ class Screener:
             "footprint": footprint.echo.to_dict(),
             "footprint_geometry": json.loads(shapely.to_geojson(footprint.geometry)),
             "overlaps": [o.to_dict() for o in result.overlaps],
-            "layer_overlaps": [asdict(x) for x in result.layers],
+            "layer_overlaps": [shallow_dict(x) for x in result.layers],
             "overlap_geometries": {o.feature_id: json.loads(shapely.to_geojson(o.geometry))
                                    for o in result.overlaps if o.geometry is not None},
             "findings": [f.to_dict() for f in findings],

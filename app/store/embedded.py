@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, probe_gk_epsg, subdivide, to_gk
+from app.domain.geometry import degree_margin, ellipsoidal_areas, probe_gk_epsg, subdivide, to_gk
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -107,7 +107,7 @@ CREATE TABLE er_layer_version (
   UNIQUE (layer_id, seq));
 CREATE TABLE er_feature (
   id INTEGER PRIMARY KEY AUTOINCREMENT, version_id TEXT NOT NULL REFERENCES er_layer_version(id),
-  fid INTEGER NOT NULL, attributes TEXT NOT NULL, geom GEOMETRY,
+  fid INTEGER NOT NULL, attributes TEXT NOT NULL, area_m2 DOUBLE NOT NULL, geom GEOMETRY,
   minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE, UNIQUE (version_id, fid));
 CREATE TABLE er_piece (
   id INTEGER PRIMARY KEY AUTOINCREMENT, version_id TEXT NOT NULL, fid INTEGER NOT NULL, geom GEOMETRY);
@@ -165,6 +165,7 @@ class _VersionIndex:
     piece_fid: np.ndarray
     tree: shapely.STRtree
     attributes: dict[int, dict[str, Any]]
+    areas: dict[int, float]
 
 
 class EmbeddedStore:
@@ -241,6 +242,7 @@ class EmbeddedStore:
     def _write(self, layer_id: str, data: LayerData, provenance: Provenance, pieces_job: Future,
                note: Progress, n: int, bbox: Any, vertices: int) -> LayerVersion:
         feat_blobs = gpkg_blobs(data.geometries)
+        areas = ellipsoidal_areas(data.geometries)
         fbounds = shapely.bounds(data.geometries)
         attrs = [json.dumps(a, ensure_ascii=False, default=str) for a in data.attributes]
         now = datetime.now(UTC)
@@ -268,9 +270,9 @@ class EmbeddedStore:
             for start in range(0, n, step):
                 stop = min(start + step, n)
                 con.executemany(
-                    "INSERT INTO er_feature (version_id, fid, attributes, geom, minx, miny, maxx, maxy)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    ((vid, i, attrs[i], feat_blobs[i], *fbounds[i]) for i in range(start, stop)),
+                    "INSERT INTO er_feature (version_id, fid, attributes, area_m2, geom, minx, miny, maxx, maxy)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    ((vid, i, attrs[i], float(areas[i]), feat_blobs[i], *fbounds[i]) for i in range(start, stop)),
                 )
                 note("write", stop, n)
             note("subdivide", 0, 1)
@@ -432,9 +434,11 @@ class EmbeddedStore:
         rows = con.execute("SELECT fid, geom FROM er_piece WHERE version_id = ? ORDER BY id", (vid,)).fetchall()
         pieces = from_gpkg_blobs([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
-        attrs = {r[0]: json.loads(r[1]) for r in
-                 con.execute("SELECT fid, attributes FROM er_feature WHERE version_id = ?", (vid,))}
-        idx = _VersionIndex(pieces, piece_fid, shapely.STRtree(pieces), attrs)
+        attrs, areas = {}, {}
+        for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
+                                           (vid,)):
+            attrs[fid], areas[fid] = json.loads(text), area
+        idx = _VersionIndex(pieces, piece_fid, shapely.STRtree(pieces), attrs, areas)
         with self._cache_lock:
             self._cache[vid] = idx
             while len(self._cache) > self._cache_size:
@@ -479,7 +483,7 @@ class EmbeddedStore:
                 cand = idx.tree.query(geometry, predicate="intersects")
             for i in np.sort(cand):
                 fid = int(idx.piece_fid[i])
-                out.append(Piece(layer, kind, vid, fid, idx.attributes[fid], idx.pieces[i]))
+                out.append(Piece(layer, kind, vid, fid, idx.attributes[fid], idx.pieces[i], idx.areas[fid]))
         return out
 
 

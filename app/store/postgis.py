@@ -15,7 +15,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, probe_gk_epsg, subdivide, to_gk
+from app.domain.geometry import degree_margin, ellipsoidal_areas, probe_gk_epsg, subdivide, to_gk
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -88,6 +88,7 @@ class PostgisStore:
         n = len(data.geometries)
         bbox, vertices = data_summary(data)
         wkb = shapely.to_wkb(shapely.set_srid(data.geometries, STORAGE_EPSG), include_srid=True)
+        areas = ellipsoidal_areas(data.geometries)
         # pieces are cut on the other core while the features stream in (ST_Subdivide in PostGIS 3.3 is
         # ~14× slower for the same result: see BENCHMARKS.md)
         with ThreadPoolExecutor(1) as bg, self.pool.connection() as conn, conn.transaction():
@@ -111,12 +112,13 @@ class PostgisStore:
             )
             with conn.cursor() as cur:
                 # binary COPY: geometry's binary input is EWKB, so the WKB bytes go in as they are
-                with cur.copy("COPY feature (version_id, fid, attributes, geom) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(["text", "int4", "jsonb", "bytea"])
+                with cur.copy("COPY feature (version_id, fid, attributes, area_m2, geom) FROM STDIN (FORMAT BINARY)"
+                              ) as copy:
+                    copy.set_types(["text", "int4", "jsonb", "float8", "bytea"])
                     for start in range(0, n, COPY_CHUNK):
                         stop = min(start + COPY_CHUNK, n)
                         for i in range(start, stop):
-                            copy.write_row((vid, i, Jsonb(data.attributes[i], dumps=_dumps), wkb[i]))
+                            copy.write_row((vid, i, Jsonb(data.attributes[i], dumps=_dumps), float(areas[i]), wkb[i]))
                         note("write", stop, n)
                 note("subdivide", 0, 1)
                 owner, pieces = pieces_job.result()
@@ -264,7 +266,7 @@ class PostgisStore:
             params = {"g": wkb}
         params.update(vids=list(by_vid), x0=env[0], y0=env[1], x1=env[2], y1=env[3])
         sql = (
-            "SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom) FROM feature_piece p"
+            "SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom), f.area_m2 FROM feature_piece p"
             " JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
             " WHERE p.version_id = ANY(%(vids)s) AND p.geom && ST_MakeEnvelope(%(x0)s,%(y0)s,%(x1)s,%(y1)s,4490)"
             f" AND {test}"
@@ -272,7 +274,7 @@ class PostgisStore:
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         out = []
-        for vid, fid, attrs, g in rows:
+        for vid, fid, attrs, g, area in rows:
             layer, kind = by_vid[vid]
-            out.append(Piece(layer, kind, vid, fid, attrs, shapely.from_wkb(g)))
+            out.append(Piece(layer, kind, vid, fid, attrs, shapely.from_wkb(g), area))
         return out

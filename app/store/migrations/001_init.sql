@@ -37,6 +37,7 @@ CREATE TABLE feature (
     version_id  text NOT NULL REFERENCES layer_version (id),
     fid         integer NOT NULL,
     attributes  jsonb NOT NULL,
+    area_m2     double precision NOT NULL,  -- on the CGCS2000 ellipsoid; 0 for lines and points
     geom        geometry(Geometry, 4490) NOT NULL,
     PRIMARY KEY (version_id, fid)
 );

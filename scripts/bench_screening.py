@@ -1,0 +1,245 @@
+"""Benchmark: single-footprint screening latency, in process and over HTTP, on both stores.
+
+    .venv/bin/python scripts/bench_screening.py [--footprints 200] [--redlines 3000] [--units 22500]
+
+Two layer sets: the demo data (示意数据) and a deterministic province-scale set (thousands of redline
+polygons with millions of vertices, tens of thousands of control units, the Sichuan admin polygon).
+Next to it, the plain alternative: one PostGIS query per layer on the same ``feature`` table
+(``ST_Intersects`` + ``ST_Intersection`` + area). Prints Markdown for BENCHMARKS.md. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.demo_loader import ensure_demo  # noqa: E402
+from app.domain.catalog import load_catalog  # noqa: E402
+from app.domain.geometry import from_crs  # noqa: E402
+from app.domain.models import ImportReport, LayerData, Provenance  # noqa: E402
+from app.domain.screening import ProjectSpec  # noqa: E402
+from app.ingest.boundary import BoundaryOptions, read_geojson_object  # noqa: E402
+from app.screening.setup import build_screener  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.store.embedded import EmbeddedStore  # noqa: E402
+from app.store.postgis import PostgisStore  # noqa: E402
+from scripts.bench_import import machine  # noqa: E402
+
+GK = 4544
+X0, Y0, SPAN = 250_000.0, 3_150_000.0, 300_000.0  # a 300 km square around 乐山 in GK metres
+
+
+def province_layers(redlines: int, units: int, seed: int = 4490) -> dict[str, LayerData]:
+    rng = np.random.default_rng(seed)
+    polys = []
+    for i in range(redlines):
+        n = int(rng.integers(400, 1600))
+        a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+        r0 = rng.uniform(500, 4000)
+        r = r0 * (1 + 0.25 * np.sin(int(rng.integers(5, 30)) * a + i) * np.cos(7 * a) + rng.normal(0, 0.003, n))
+        cx, cy = X0 + rng.uniform(0, SPAN), Y0 + rng.uniform(0, SPAN)
+        polys.append(shapely.Polygon(np.column_stack([cx + r * np.cos(a), cy + r * np.sin(a)])))
+    red = shapely.make_valid(np.array(polys, dtype=object))
+    side = int(np.sqrt(units))
+    step = SPAN / side
+    cells = []
+    attrs = []
+    for i in range(side):
+        for j in range(side):
+            x, y = X0 + i * step, Y0 + j * step
+            t = np.linspace(0, 1, 6)[:-1]
+            ring = np.concatenate([np.column_stack([x + t * step, np.full(5, y)]),
+                                   np.column_stack([np.full(5, x + step), y + t * step]),
+                                   np.column_stack([x + step - t * step, np.full(5, y + step)]),
+                                   np.column_stack([np.full(5, x), y + step - t * step])])
+            cells.append(shapely.Polygon(ring))
+            cat = ("priority", "key", "general")[(i * 7 + j * 3) % 3]
+            attrs.append({"code": f"ZH5100{i:03d}{j:03d}", "name": f"管控单元{i}-{j}", "category": cat,
+                          "spatial_layout": "示意：禁止新建高污染项目"})
+    admin = shapely.box(X0 - 10_000, Y0 - 10_000, X0 + SPAN + 10_000, Y0 + SPAN + 10_000)
+    to_ll = lambda g: from_crs(np.asarray(g, dtype=object), GK)  # noqa: E731
+    rep = ImportReport(file_sha256="0" * 64, source_file="synthetic")
+    return {
+        "eco_redline": LayerData("eco_redline", to_ll(red), [{"name": f"红线{i}"} for i in range(len(red))], rep),
+        "control_unit": LayerData("control_unit", to_ll(cells), attrs, rep),
+        "admin_region": LayerData("admin_region", to_ll([admin]), [{"code": "510000", "name": "四川省（示意）",
+                                                                    "level": "province"}], rep),
+    }
+
+
+def footprints(n: int, seed: int = 7) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        cx, cy = X0 + rng.uniform(0.1, 0.9) * SPAN, Y0 + rng.uniform(0.1, 0.9) * SPAN
+        w, h = rng.uniform(100, 800, 2)
+        g = from_crs(shapely.box(cx, cy, cx + w, cy + h), GK)
+        out.append(json.loads(shapely.to_geojson(g)))
+    return out
+
+
+def demo_footprints(n: int, seed: int = 8) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        lon, lat = 103.62 + rng.uniform(0, 0.3), 29.42 + rng.uniform(0, 0.3)
+        d = rng.uniform(0.001, 0.006)
+        out.append(json.loads(shapely.to_geojson(shapely.box(lon, lat, lon + d, lat + d))))
+    return out
+
+
+def pct(ts: list[float]) -> tuple[float, float]:
+    ts = sorted(ts)
+    return ts[len(ts) // 2] * 1000, ts[min(len(ts) - 1, int(len(ts) * 0.95))] * 1000
+
+
+PROJECT = ProjectSpec("基准项目", "C2614", "new", {"stack_height_m": 30, "voc_emission": False,
+                                                   "water_withdrawal_m3_per_day": 0})
+
+
+def in_process(sc, geoms: list[dict], keep: bool) -> list[float]:
+    ts = []
+    for g in geoms:
+        t = time.perf_counter()
+        fp = read_geojson_object(g)
+        fn = sc.screen_and_keep if keep else sc.screen
+        fn(fp, PROJECT, input_bytes=json.dumps(g).encode(), input_kind="geometry", options=BoundaryOptions())
+        ts.append(time.perf_counter() - t)
+    return ts
+
+
+def over_http(env: dict[str, str], geoms: list[dict]) -> list[float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory", "--port",
+                             str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        ts = []
+        body = {"project": {"name": "基准项目", "industry": "C2614", "action": "new",
+                            "attributes": PROJECT.attributes}}
+        with httpx.Client(base_url=base, timeout=30) as c:
+            for g in geoms[:5]:
+                c.post("/api/screenings", json={**body, "geometry": g})  # warm up
+            for g in geoms:
+                t = time.perf_counter()
+                r = c.post("/api/screenings", json={**body, "geometry": g})
+                ts.append(time.perf_counter() - t)
+                assert r.status_code == 201, r.text
+        return ts
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def plain_postgis(url: str, geoms: list[dict], layers: list[str]) -> list[float]:
+    """The alternative: one query per layer on the feature table, areas in the footprint's GK zone."""
+    sql = ("SELECT f.fid, ST_Area(ST_Transform(ST_Intersection(f.geom, g.geom), 4544)) FROM feature f,"
+           " (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490) AS geom) g"
+           " WHERE f.version_id = (SELECT current_version FROM layer WHERE id = %s) AND ST_Intersects(f.geom, g.geom)")
+    ts = []
+    with psycopg.connect(url) as conn:
+        for g in geoms:
+            t = time.perf_counter()
+            for layer in layers:
+                conn.execute(sql, (json.dumps(g), layer)).fetchall()
+            ts.append(time.perf_counter() - t)
+    return ts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--footprints", type=int, default=200)
+    ap.add_argument("--redlines", type=int, default=3000)
+    ap.add_argument("--units", type=int, default=22500)
+    args = ap.parse_args()
+    catalog = load_catalog(ROOT / "layers")
+    pgdir = Path(tempfile.mkdtemp(prefix="ecoredline-bench-pg-"))
+    work = Path(tempfile.mkdtemp(prefix="ecoredline-bench-"))
+    url = subprocess.check_output([str(ROOT / "scripts/pgcluster.sh"), "start", str(pgdir)], text=True).strip()
+    rows: list[tuple[str, str, list[float]]] = []
+    try:
+        prov = province_layers(args.redlines, args.units)
+        verts = {k: int(shapely.get_num_coordinates(v.geometries).sum()) for k, v in prov.items()}
+        for scale in ("demo", "province"):
+            for kind in ("embedded", "postgis"):
+                db = f"{scale}_{kind}"
+                settings = Settings(data_dir=work / db, database_url=None)
+                if kind == "postgis":
+                    dburl = url.rsplit("/", 1)[0] + f"/{db}"
+                    with psycopg.connect(url, autocommit=True) as c:
+                        c.execute(f"CREATE DATABASE {db} TEMPLATE ecoredline")
+                    settings = Settings(data_dir=work / db, database_url=dburl)
+                    store = PostgisStore(dburl, catalog, settings)
+                else:
+                    (work / db).mkdir(parents=True)
+                    store = EmbeddedStore(work / db / "ecoredline.gpkg", catalog, settings)
+                if scale == "demo":
+                    ensure_demo(store, settings)
+                    geoms = demo_footprints(args.footprints)
+                else:
+                    for layer, data in prov.items():
+                        store.publish(layer, data, Provenance(source_document="示意数据（非官方边界）"))
+                    geoms = footprints(args.footprints)
+                if kind == "postgis":
+                    with psycopg.connect(settings.database_url, autocommit=True) as c:
+                        c.execute("VACUUM ANALYZE")
+                sc = build_screener(store, settings)
+                in_process(sc, geoms[:5], keep=False)  # warm caches (STRtree per version, pool)
+                rows.append((scale, f"{kind}: in process, record not kept", in_process(sc, geoms, keep=False)))
+                rows.append((scale, f"{kind}: in process, record kept", in_process(sc, geoms, keep=True)))
+                env = {**os.environ, "ECOREDLINE_DATA_DIR": str(settings.data_dir)}
+                env.pop("ECOREDLINE_DATABASE_URL", None)
+                if kind == "postgis":
+                    env["ECOREDLINE_DATABASE_URL"] = settings.database_url
+                store.close()
+                rows.append((scale, f"{kind}: over HTTP (uvicorn, 1 worker), record kept", over_http(env, geoms)))
+                if kind == "postgis":
+                    layers = ["eco_redline", "control_unit"]
+                    rows.append((scale, "plain PostGIS, one query per layer (redline + control units)",
+                                 plain_postgis(settings.database_url, geoms, layers)))
+        print("## Screening latency (single footprint)\n")
+        print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        print(f"- machine: {machine()}")
+        print(f"- command: `.venv/bin/python scripts/bench_screening.py --footprints {args.footprints} "
+              f"--redlines {args.redlines} --units {args.units}`")
+        print(f"- province-scale set: {len(prov['eco_redline'].geometries):,} redline polygons "
+              f"({verts['eco_redline']:,} vertices), {len(prov['control_unit'].geometries):,} control units "
+              f"({verts['control_unit']:,} vertices); footprints 100–800 m squares; demo set = `ecoredline demo`")
+        print("- rules: the shipped rule files (`layers/rules`), the largest distance any rule asks for sets "
+              "the search window\n")
+        print("| layer set | how | p50 ms | p95 ms | n |")
+        print("|---|---|---:|---:|---:|")
+        for scale, name, ts in rows:
+            p50, p95 = pct(ts)
+            print(f"| {scale} | {name} | {p50:.1f} | {p95:.1f} | {len(ts)} |")
+    finally:
+        subprocess.run([str(ROOT / "scripts/pgcluster.sh"), "stop", str(pgdir)], check=False)
+        subprocess.run(["rm", "-rf", str(work), str(pgdir)], check=False)
+
+
+if __name__ == "__main__":
+    main()
