@@ -83,13 +83,13 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
     if len(data) > options.max_bytes:
         raise refuse("E_FILE_TOO_LARGE", f"文件超过 {options.max_bytes >> 20} MB 的上限",
                      f"The file exceeds the {options.max_bytes >> 20} MB limit", status=413)
-    if not data:
-        raise refuse("E_FILE_EMPTY", "文件为空", "The file is empty")
     name = Path(filename or "upload").name or "upload"
     suffix = Path(name).suffix.lower()
     if suffix not in FORMATS:
         raise refuse("E_FORMAT_UNKNOWN", f"不支持的边界文件格式：{name}", f"Unsupported boundary file format: {name}",
                      status=415, supported=sorted(FORMATS))
+    if not data and suffix != ".txt":  # the TXT reader says more precisely what is missing
+        raise refuse("E_FILE_EMPTY", "文件为空", "The file is empty")
     if suffix in (".kml", ".kmz"):
         _guard_kml(data, suffix, options)
     if suffix == ".txt":
@@ -165,8 +165,8 @@ def _from_txt(data: bytes, options: BoundaryOptions) -> _Raw:
     src: int | str = parsed.crs
     if isinstance(src, str) and src.upper().startswith("EPSG:"):
         src = int(src.split(":", 1)[1])
-    res = CrsResolution(src, parsed.crs if str(parsed.crs).startswith("EPSG") else "PROJ: " + parsed.crs,
-                        parsed.crs_source)
+    detected = parsed.crs if isinstance(parsed.crs, str) and parsed.crs.startswith("EPSG") else _crs_name(parsed.crs)
+    res = CrsResolution(src, detected, parsed.crs_source)
     parcels = [
         Parcel(index=p.index, code=p.code, name=p.name, use=p.use,
                declared_area_m2=p.declared_area_ha * 10_000 if p.declared_area_ha is not None else None,
@@ -176,6 +176,16 @@ def _from_txt(data: bytes, options: BoundaryOptions) -> _Raw:
     ]
     warnings = [note(w.code, w.message_zh, w.message_en, w.line) for w in parsed.warnings]
     return _Raw(geoms, res, FORMATS[".txt"], parcels, warnings, parsed.encoding)
+
+
+def _crs_name(crs: str) -> str:
+    """A readable name for a PROJ string or WKT (old-datum cases of the TXT reader)."""
+    from pyproj import CRS
+
+    try:
+        return CRS.from_user_input(crs).name
+    except Exception:
+        return crs[:80]
 
 
 def _from_dxf(path: Path, options: BoundaryOptions) -> _Raw:

@@ -244,12 +244,12 @@ class _Parser:
         xs, ys, rids, row_lines = self.xs, self.ys, self.rids, self.row_lines
         isfinite = math.isfinite
         max_points = self.max_points
-        in_coords = False
+        in_coords = has_parcel = False
         for lineno, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
             s = raw.strip()
             if not s:
                 continue
-            if in_coords and self.parcels and "@" not in s and s.isascii():
+            if in_coords and has_parcel and "@" not in s and s.isascii():
                 parts = s.split(",")
                 if len(parts) == 4 and " " not in s and "\t" not in s and "_" not in s:
                     try:
@@ -264,7 +264,7 @@ class _Parser:
                             row_lines.append(lineno)
                             continue
             self.line = lineno
-            m = _SECTION_RE.match(s)
+            m = _SECTION_RE.match(s) if s[0] == "[" else None
             if m:
                 section = re.sub(r"\s+", "", m.group(1))
                 in_coords = section == _SEC_COORDS
@@ -282,6 +282,7 @@ class _Parser:
                 ignored.append(lineno)
             elif section == _SEC_COORDS:
                 self.data_line(lineno, s)
+                has_parcel = bool(self.parcels)
             else:
                 self.header_line(lineno, s, section)
         self.line = None
@@ -861,7 +862,6 @@ class _Parser:
         per-parcel path (``rings_of``), which gives the exact check and the refusal message.
         """
         n, P = len(E), len(self.parcels)
-        starts = np.fromiter((p.start for p in self.parcels), dtype=np.int64, count=P)
         counts = np.fromiter((p.end - p.start for p in self.parcels), dtype=np.int64, count=P)
         pid = np.repeat(np.arange(P), counts)
         rid = np.asarray(self.rids, dtype=np.int64)
