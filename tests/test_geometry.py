@@ -87,3 +87,13 @@ def test_infer_crs(bounds, epsg, swapped):
 ])
 def test_infer_crs_refuses(bounds):
     assert infer_crs(*bounds) is None
+
+
+def test_dissolve_unions_only_what_touches():
+    disjoint = [shapely.box(i * 10, 0, i * 10 + 5, 5) for i in range(50)]
+    touching = [shapely.box(1000, 0, 1010, 10), shapely.box(1010, 0, 1020, 10)]  # share an edge
+    overlapping = [shapely.box(2000, 0, 2010, 10), shapely.box(2005, 5, 2015, 15)]
+    geoms = np.array(disjoint + touching + overlapping, dtype=object)
+    out = geometry.dissolve(geoms)
+    assert out.is_valid and out.equals(shapely.union_all(geoms))
+    assert len(shapely.get_parts(out)) == 52 and out.area == pytest.approx(50 * 25 + 200 + 175)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
 
 from app.domain.crs import STORAGE_EPSG, gk3_epsg, transformer
@@ -186,16 +185,62 @@ def degree_margin(distance_m: float, max_abs_lat: float) -> tuple[float, float]:
     return dlon, dlat
 
 
-_GEOD = Geod(a=6378137.0, f=1 / 298.257222101)  # the CGCS2000 ellipsoid
+def _laea(lon: float, lat: float) -> str:
+    # PROJ's ellipsoidal Lambert azimuthal equal-area on GRS80 (= the CGCS2000 ellipsoid to 0.1 mm)
+    return f"+proj=laea +lat_0={lat:.1f} +lon_0={lon:.1f} +ellps=GRS80 +units=m +no_defs"
 
 
 def ellipsoidal_area(geom: BaseGeometry) -> float:
-    """Area on the CGCS2000 ellipsoid (m²) of a lon/lat geometry."""
-    if geom.is_empty:
+    """Area on the CGCS2000 ellipsoid (m²) of a lon/lat geometry, via an equal-area projection.
+
+    An ellipsoidal equal-area projection preserves areas exactly; only the straight lon/lat edges
+    differ from geodesics, which is negligible at parcel scale. (pyproj.Geod walks every ring in
+    Python: 2 s for an 8,000-parcel upload against 0.05 s here.)
+    """
+    if geom is None or geom.is_empty or shapely.get_dimensions(geom) < 2:
         return 0.0
-    return abs(_GEOD.geometry_area_perimeter(geom)[0])
+    c = shapely.centroid(geom)
+    tr = transformer(STORAGE_EPSG, _laea(c.x, c.y))
+    projected = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return float(shapely.area(projected))
 
 
 def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     """``ellipsoidal_area`` of many geometries (0 for lines and points)."""
     return np.array([ellipsoidal_area(g) if shapely.get_dimensions(g) == 2 else 0.0 for g in geoms], dtype=float)
+
+
+def dissolve(polys: np.ndarray) -> BaseGeometry:
+    """Union of polygons, unioning only the groups that touch or overlap.
+
+    A plain ``union_all`` of 8,000 separate parcels took 3 s; most parcel sets are disjoint, and
+    the few that touch are unioned within their own group (connected components of the
+    intersects graph from an STRtree).
+    """
+    polys = np.asarray(polys, dtype=object)
+    if len(polys) == 1:
+        return polys[0]
+    a, b = shapely.STRtree(polys).query(polys, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    parent = np.arange(len(polys))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(a.tolist(), b.tolist()):
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    roots = np.array([find(i) for i in range(len(polys))])
+    order = np.argsort(roots, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(roots[order]) != 0])
+    pieces = []
+    for members in np.split(polys[order], starts[1:]):
+        pieces.append(members[0] if len(members) == 1 else shapely.union_all(members))
+    parts = shapely.get_parts(np.array(pieces, dtype=object))
+    parts = parts[shapely.get_type_id(parts) == 3]
+    return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)

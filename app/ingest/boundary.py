@@ -20,7 +20,7 @@ import shapely
 
 from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
-from app.domain.geometry import ellipsoidal_area, from_crs, to_gk
+from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, to_gk
 from app.ingest.archive import safe_extract
 from app.ingest.cad import read_dxf
 from app.ingest.tables import read_corner_list
@@ -280,8 +280,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
     epsg = gk3_epsg((x0 + x1) / 2)
     polys = _polygons(lonlat, epsg, options, repairs)
-    footprint = shapely.union_all(polys)
-    footprint = _drop_slivers(footprint, epsg, options, repairs)
+    footprint, footprint_gk = _drop_slivers(dissolve(polys), epsg, options, repairs)
     parts = shapely.get_parts(footprint)
     if len(parts) > options.max_parts:
         raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
@@ -290,10 +289,10 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     if nverts > options.max_vertices:
         raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
                      f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
-    area_gk = float(to_gk(footprint, epsg).area)
+    area_gk = float(footprint_gk.area)
     area_ell = ellipsoidal_area(footprint)
-    for parcel, poly in zip(parcels, polys):
-        parcel.area_m2_gk = float(to_gk(poly, epsg).area) if poly is not None else None
+    for parcel, a in zip(parcels, shapely.area(to_gk(polys, epsg))):
+        parcel.area_m2_gk = float(a)
     declared = [p.declared_area_m2 for p in parcels]
     echo = FootprintEcho(
         format=raw.format, crs_detected=raw.crs.detected, crs_source=raw.crs.source, parts=len(parts),
@@ -305,46 +304,59 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     return Footprint(footprint, echo)
 
 
-def _polygons(lonlat: np.ndarray, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]) -> list:
-    """Every input geometry as a valid polygon: lines/points buffered for linear projects, else refused."""
-    out = []
-    for i, g in enumerate(lonlat):
-        dim = shapely.get_dimensions(g)
-        if dim < 2:
-            if not (options.linear and options.row_width_m and options.row_width_m > 0):
-                raise refuse("E_GEOMETRY_NOT_POLYGON",
-                             f"第 {i + 1} 个图形是{'点' if dim == 0 else '线'}，不是面。线性工程请声明 linear 并给出 row_width_m（用地宽度）",
-                             f"Shape {i + 1} is a {'point' if dim == 0 else 'line'}, not an area. For a linear project "
-                             "declare linear with row_width_m (the right-of-way width)", part=i + 1)
-            gk = to_gk(g, epsg)
-            g = from_crs(shapely.buffer(gk, options.row_width_m / 2, cap_style="flat" if dim == 1 else "round"),
-                         epsg, STORAGE_EPSG)
-            repairs.append(note("R_BUFFERED", f"第 {i + 1} 个图形按用地宽度 {options.row_width_m} m 缓冲为面",
-                                f"Shape {i + 1} buffered by a {options.row_width_m} m right of way"))
-        if not shapely.is_valid(g):
-            why = shapely.is_valid_reason(g)
-            g = shapely.make_valid(g)
-            repairs.append(note("R_MADE_VALID", f"第 {i + 1} 个图形无效（{why}），已修复",
-                                f"Shape {i + 1} was invalid ({why}) and was repaired"))
-        polys = [p for p in shapely.get_parts(g) if shapely.get_dimensions(p) == 2]
+def _polygons(lonlat: np.ndarray, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]) -> np.ndarray:
+    """Every input geometry as a valid polygon: lines/points buffered for linear projects, else refused.
+
+    Vectorised over the common case (valid polygons); only the exceptions are handled one by one.
+    """
+    out = np.asarray(lonlat, dtype=object).copy()
+    dims = shapely.get_dimensions(out)
+    for i in np.flatnonzero(dims < 2):
+        dim = int(dims[i])
+        if not (options.linear and options.row_width_m and options.row_width_m > 0):
+            raise refuse("E_GEOMETRY_NOT_POLYGON",
+                         f"第 {i + 1} 个图形是{'点' if dim == 0 else '线'}，不是面。线性工程请声明 linear 并给出 row_width_m（用地宽度）",
+                         f"Shape {i + 1} is a {'point' if dim == 0 else 'line'}, not an area. For a linear project "
+                         "declare linear with row_width_m (the right-of-way width)", part=int(i) + 1)
+        gk = to_gk(out[i], epsg)
+        out[i] = from_crs(shapely.buffer(gk, options.row_width_m / 2, cap_style="flat" if dim == 1 else "round"),
+                          epsg, STORAGE_EPSG)
+        repairs.append(note("R_BUFFERED", f"第 {i + 1} 个图形按用地宽度 {options.row_width_m} m 缓冲为面",
+                            f"Shape {i + 1} buffered by a {options.row_width_m} m right of way"))
+    invalid = np.flatnonzero(~shapely.is_valid(out))
+    for i in invalid:
+        why = shapely.is_valid_reason(out[i])
+        out[i] = shapely.make_valid(out[i])
+        repairs.append(note("R_MADE_VALID", f"第 {i + 1} 个图形无效（{why}），已修复",
+                            f"Shape {i + 1} was invalid ({why}) and was repaired"))
+    mixed = np.flatnonzero(~np.isin(shapely.get_type_id(out), (3, 6)))  # not (Multi)Polygon after repair
+    for i in mixed:
+        polys = [p for p in shapely.get_parts(out[i]) if shapely.get_dimensions(p) == 2]
         if not polys:
             raise refuse("E_GEOMETRY_DEGENERATE", f"第 {i + 1} 个图形面积为零", f"Shape {i + 1} has no area",
-                         part=i + 1)
-        out.append(shapely.union_all(polys))
+                         part=int(i) + 1)
+        out[i] = shapely.union_all(polys)
     return out
 
 
 def _drop_slivers(footprint, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]):
-    parts = shapely.get_parts(footprint)
-    areas = shapely.area(to_gk(parts, epsg))
+    """Drop parts under the sliver area; returns the footprint in lon/lat and in the GK plane."""
+    footprint_gk = to_gk(footprint, epsg)
+    parts, parts_gk = shapely.get_parts(footprint), shapely.get_parts(footprint_gk)  # same order
+    areas = shapely.area(parts_gk)
     small = areas < options.sliver_m2
-    if small.any() and not small.all():
-        repairs.append(note("R_SLIVERS_DROPPED",
-                            f"舍弃 {int(small.sum())} 个面积小于 {options.sliver_m2} m² 的碎片（共 {areas[small].sum():.3f} m²）",
-                            f"Dropped {int(small.sum())} slivers under {options.sliver_m2} m² "
-                            f"({areas[small].sum():.3f} m² in all)"))
-        return shapely.union_all(parts[~small])
     if small.all():
         raise refuse("E_GEOMETRY_DEGENERATE", f"边界面积小于 {options.sliver_m2} m²",
                      f"The boundary's area is under {options.sliver_m2} m²")
-    return footprint
+    if not small.any():
+        return footprint, footprint_gk
+    repairs.append(note("R_SLIVERS_DROPPED",
+                        f"舍弃 {int(small.sum())} 个面积小于 {options.sliver_m2} m² 的碎片（共 {areas[small].sum():.3f} m²）",
+                        f"Dropped {int(small.sum())} slivers under {options.sliver_m2} m² "
+                        f"({areas[small].sum():.3f} m² in all)"))
+    keep = ~small
+
+    def rebuild(p: np.ndarray):  # the parts are disjoint after ``dissolve``: no union needed
+        return p[0] if len(p) == 1 else shapely.multipolygons(p)
+
+    return rebuild(parts[keep]), rebuild(parts_gk[keep])
