@@ -206,8 +206,17 @@ def ellipsoidal_area(geom: BaseGeometry) -> float:
 
 
 def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
-    """``ellipsoidal_area`` of many geometries (0 for lines and points)."""
-    return np.array([ellipsoidal_area(g) if shapely.get_dimensions(g) == 2 else 0.0 for g in geoms], dtype=float)
+    """``ellipsoidal_area`` of many geometries in one transformation (0 for lines and points).
+
+    An equal-area projection keeps areas wherever its centre is, so one centre serves a whole layer.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return np.zeros(0)
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    tr = transformer(STORAGE_EPSG, _laea((x0 + x1) / 2, (y0 + y1) / 2))
+    projected = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 
 
 def dissolve(polys: np.ndarray) -> BaseGeometry:
