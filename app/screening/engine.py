@@ -108,7 +108,10 @@ def evaluate(
             if not hits:
                 continue
             layer = hits[0].layer
-        missing = [c.attribute for c in rule.applies_to.conditions if c.attribute not in project.attributes]
+        conds = rule.applies_to.conditions
+        if any(c.attribute in project.attributes and not _test(c, project.attributes[c.attribute]) for c in conds):
+            continue  # a stated fact already rules the project out: nothing is owed
+        missing = list(dict.fromkeys(c.attribute for c in conds if c.attribute not in project.attributes))
         if missing:
             findings.append(Finding(
                 rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
@@ -117,8 +120,6 @@ def evaluate(
                 message_en=f"{rule.title_en}: the project must state {', '.join(missing)} to decide. "
                            f"{rule.message_en}",
                 layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=missing))
-            continue
-        if not all(_test(c, project.attributes[c.attribute]) for c in rule.applies_to.conditions):
             continue
         verdict, ev_zh, ev_en = rule.verdict, None, None
         for exc in rule.exceptions:

@@ -1,0 +1,150 @@
+"""The shipped rule sets: schema, citations checked against the plans, and the demo scenarios they decide."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from app.api.app import create_app
+from app.domain.catalog import load_catalog
+from app.screening.rules import RuleFileError, load_rule_file, load_rulebook
+from app.settings import PROJECT_ROOT, Settings
+
+RULES = PROJECT_ROOT / "layers" / "rules"
+SEEDS = PROJECT_ROOT.parent / "shared" / "seeds"
+
+
+def test_shipped_rules_load_and_cover_every_level(catalog):
+    book = load_rulebook(RULES, set(catalog.kinds))
+    levels = {r.ruleset.level for r in book.rules}
+    assert levels == {"national", "province", "prefecture", "county"}
+    assert {r.ruleset.jurisdiction for r in book.rules} >= {"100000", "510000", "513200", "513300", "511102"}
+    assert len(book.rules) >= 40
+    for r in book.rules:
+        c = r.rule.citation
+        assert c.document and c.clause and len(c.quote) >= 4
+        if c.quote_kind == "paraphrase":
+            assert c.seed is None  # a paraphrase never pretends to quote a plan line
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed plans are not beside the checkout")
+def test_every_quote_is_verbatim_on_its_seed_line():
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "check_rule_quotes.py"), "--seeds", str(SEEDS)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all citations OK" in r.stdout and "0 verified" not in r.stdout
+
+
+def test_the_checker_catches_a_wrong_quote(tmp_path: Path):
+    bad = tmp_path / "rules"
+    bad.mkdir()
+    text = (RULES / "sichuan.yaml").read_text(encoding="utf-8")
+    (bad / "sichuan.yaml").write_text(text.replace("禁止在长江干支流岸线一公里范围内", "禁止在长江干支流岸线两公里范围内", 1),
+                                      encoding="utf-8")
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "check_rule_quotes.py"), "--seeds", str(SEEDS),
+                        "--rules", str(bad)], capture_output=True, text=True, timeout=120)
+    if not SEEDS.is_dir():
+        pytest.skip("the seed plans are not beside the checkout")
+    assert r.returncode == 1, r.stdout
+
+
+BAD_RULES = {
+    "no citation": "  - id: x.a\n    title_zh: a\n    title_en: a\n    verdict: prohibited\n    message_zh: a\n"
+                   "    message_en: a\n",
+    "unknown kind": "  - id: x.b\n    title_zh: b\n    title_en: b\n    trigger: {kind: redlines}\n    verdict: prohibited\n"
+                    "    message_zh: b\n    message_en: b\n    citation: {document: d, clause: c, quote: qqqq}\n",
+    "within without distance": "  - id: x.c\n    title_zh: c\n    title_en: c\n    trigger: {kind: eco_redline, "
+                               "relation: within}\n    verdict: prohibited\n    message_zh: c\n    message_en: c\n"
+                               "    citation: {document: d, clause: c, quote: qqqq}\n",
+    "bad verdict": "  - id: x.d\n    title_zh: d\n    title_en: d\n    verdict: forbidden\n    message_zh: d\n"
+                   "    message_en: d\n    citation: {document: d, clause: c, quote: qqqq}\n",
+}
+HEADER = ("ruleset: {id: x, level: province, jurisdiction: '510000', name_zh: x, name_en: x}\nrules:\n"
+          "  - id: x.ok\n    title_zh: ok\n    title_en: ok\n    verdict: allowed\n    message_zh: ok\n    message_en: ok\n"
+          "    citation: {document: d, clause: c, quote: qqqq}\n")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RULES))
+def test_a_bad_rule_file_is_refused_with_file_and_line(tmp_path: Path, catalog, case: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(HEADER + BAD_RULES[case], encoding="utf-8")
+    with pytest.raises(RuleFileError) as ei:
+        load_rule_file(path, set(catalog.kinds))
+    assert f"{path}:10:" in str(ei.value)  # the second rule starts on line 10
+
+
+def test_the_service_refuses_to_start_with_a_bad_rule_file(tmp_path: Path):
+    (tmp_path / "bad.yaml").write_text(HEADER + BAD_RULES["unknown kind"], encoding="utf-8")
+    from app.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "s.gpkg", load_catalog(PROJECT_ROOT / "layers"))
+    app = create_app(Settings(data_dir=tmp_path, rules_dir=tmp_path), store=store)
+    with pytest.raises(RuleFileError), TestClient(app):
+        pass
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory):
+    from app.demo_loader import ensure_demo
+    from app.store.embedded import EmbeddedStore
+
+    tmp = tmp_path_factory.mktemp("demo")
+    settings = Settings(data_dir=tmp)
+    store = EmbeddedStore(tmp / "ecoredline.gpkg", load_catalog(PROJECT_ROOT / "layers"), settings)
+    ensure_demo(store, settings)
+    with TestClient(create_app(settings, store=store)) as c:
+        yield c
+    store.close()
+
+
+def layer_feature(client, layer: str, **match) -> dict:
+    feats = client.get(f"/api/layers/{layer}/features", params={"limit": 1000}).json()["features"]
+    return next(f for f in feats if all(f["properties"].get(k) == v for k, v in match.items()))
+
+
+def inside(feature: dict, size: float = 0.002) -> dict:
+    p = shapely.geometry.shape(feature["geometry"]).representative_point()
+    return json.loads(shapely.to_geojson(shapely.box(p.x - size / 2, p.y - size / 2, p.x + size / 2, p.y + size / 2)))
+
+
+def screen(client, geometry: dict, industry: str, **attrs) -> dict:
+    r = client.post("/api/screenings", json={"geometry": geometry, "project": {
+        "name": "测试", "industry": industry, "action": "new", "attributes": attrs}})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_demo_chemical_plant_beside_the_minjiang_is_prohibited_by_every_level_that_says_so(demo_client):
+    river = layer_feature(demo_client, "river_shoreline", name="岷江（示意）")
+    line = shapely.geometry.shape(river["geometry"])
+    p = line.interpolate(0.5, normalized=True)
+    site = json.loads(shapely.to_geojson(shapely.box(p.x + 0.004, p.y - 0.001, p.x + 0.006, p.y + 0.001)))
+    rec = screen(demo_client, site, "C2614", stack_height_m=20, voc_emission=False, high_voc=False,
+                 air_emission=True, water_withdrawal_m3_per_day=0)
+    fired = {f["rule_id"]: f for f in rec["findings"] if f["status"] == "fired"}
+    assert rec["verdict"] == "prohibited"
+    assert "sc.chem_shoreline_1km" in fired and fired["sc.chem_shoreline_1km"]["level"] == "province"
+    cite = fired["sc.chem_shoreline_1km"]["citation"]
+    assert cite["seed"] == "001_2329bdaf92fb105c.txt" and "一公里" in cite["quote"]
+    assert any(f["level"] == "county" for f in fired.values())  # 市中区's own 1 km rule as well
+    assert any(f["status"] == "access_list" for f in rec["findings"])  # the control unit's list to check
+
+
+def test_demo_redline_and_the_142_path(demo_client):
+    redline = layer_feature(demo_client, "eco_redline")
+    site = inside(redline)
+    rec = screen(demo_client, site, "N7712")
+    assert rec["verdict"] == "prohibited"
+    f = next(f for f in rec["findings"] if f["status"] == "fired" and f["layer"] == "eco_redline")
+    assert f["level"] == "national" and f["citation"]["number"] == "自然资发〔2022〕142号"
+    limited = screen(demo_client, site, "N7712", limited_activity=2)
+    g = next(f for f in limited["findings"] if f["rule_id"] == f["rule_id"] and f["layer"] == "eco_redline"
+             and f["status"] == "fired")
+    assert limited["verdict"] in ("restricted", "prohibited") and g["verdict"] == "restricted" and g["evidence_zh"]
