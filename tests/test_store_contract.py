@@ -235,6 +235,7 @@ def _answers(st) -> dict:
         "layers": [(i.id, i.kind, i.current.id, i.current.feature_count, i.current.vertex_count, i.version_count)
                    for i in st.list_layers()],
         "versions": [v.id for v in st.list_versions("redline")],
+        "current": st.current_versions(),
         "page": [(f.id, f.attributes, round(f.geometry.area, 12))
                  for f in st.features("redline", bbox=tuple(probe.bounds), limit=3, offset=1).features],
         "near": sorted({p.feature_id for p in st.candidate_pieces(probe, distance_m=250)}),

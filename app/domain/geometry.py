@@ -185,9 +185,9 @@ def degree_margin(distance_m: float, max_abs_lat: float) -> tuple[float, float]:
     return dlon, dlat
 
 
-def _laea(lon: float, lat: float) -> str:
-    # PROJ's ellipsoidal Lambert azimuthal equal-area on GRS80 (= the CGCS2000 ellipsoid to 0.1 mm)
-    return f"+proj=laea +lat_0={lat:.1f} +lon_0={lon:.1f} +ellps=GRS80 +units=m +no_defs"
+# PROJ's ellipsoidal Lambert azimuthal equal-area on GRS80 (the CGCS2000 ellipsoid to 0.1 mm), centred
+# on China: equal-area everywhere, so one transformer serves every footprint and layer
+_LAEA_CHINA = "+proj=laea +lat_0=35 +lon_0=105 +ellps=GRS80 +units=m +no_defs"
 
 
 def ellipsoidal_area(geom: BaseGeometry) -> float:
@@ -199,8 +199,7 @@ def ellipsoidal_area(geom: BaseGeometry) -> float:
     """
     if geom is None or geom.is_empty or shapely.get_dimensions(geom) < 2:
         return 0.0
-    c = shapely.centroid(geom)
-    tr = transformer(STORAGE_EPSG, _laea(c.x, c.y))
+    tr = transformer(STORAGE_EPSG, _LAEA_CHINA)
     projected = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     return float(shapely.area(projected))
 
@@ -208,13 +207,11 @@ def ellipsoidal_area(geom: BaseGeometry) -> float:
 def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     """``ellipsoidal_area`` of many geometries in one transformation (0 for lines and points).
 
-    An equal-area projection keeps areas wherever its centre is, so one centre serves a whole layer.
     """
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return np.zeros(0)
-    x0, y0, x1, y1 = shapely.total_bounds(geoms)
-    tr = transformer(STORAGE_EPSG, _laea((x0 + x1) / 2, (y0 + y1) / 2))
+    tr = transformer(STORAGE_EPSG, _LAEA_CHINA)
     projected = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 

@@ -53,16 +53,15 @@ def _matches_where(o: Overlap, where: dict[str, list[Any]]) -> bool:
     return True
 
 
-def _concerns(rule: LoadedRule, project: ProjectSpec, industries: IndustryTable) -> bool:
+def _concerns(rule: LoadedRule, project: ProjectSpec, code: str, flags: set[str]) -> bool:
     a = rule.rule.applies_to
-    code = industries.get(project.industry).code
     if a.industries and not any(code.startswith(p) for p in a.industries):
         return False
     if a.exclude_industries and any(code.startswith(p) for p in a.exclude_industries):
         return False
     if a.actions and project.action not in a.actions:
         return False
-    if a.flags and not set(a.flags) & set(industries.flags_for(code)):
+    if a.flags and not set(a.flags) & flags:
         return False
     return True
 
@@ -77,6 +76,8 @@ def evaluate(
     kinds_present = set(result.kinds.values())
     admin_codes = {str(o.attributes.get("code")) for o in result.overlaps
                    if o.kind == "admin_region" and o.distance_m == 0 and (o.area_m2 > 0)}
+    code = industries.get(project.industry).code
+    flags = set(industries.flags_for(code))
     findings: list[Finding] = []
     for lr in rulebook.rules:
         rule, rs = lr.rule, lr.ruleset
@@ -88,7 +89,7 @@ def evaluate(
                 continue
             if rs.jurisdiction not in admin_codes:
                 continue
-        if not _concerns(lr, project, industries):
+        if not _concerns(lr, project, code, flags):
             continue
         hits: list[Overlap] = []
         layer = None

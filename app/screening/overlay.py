@@ -38,15 +38,14 @@ def _name(attrs: dict) -> str | None:
     return None
 
 
-def layer_versions(store: LayerStore, pinned: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """The version of every layer a screening uses (current, or pinned for a re-run) and their kinds."""
-    versions, kinds = {}, {}
-    for info in store.list_layers():
-        versions[info.id], kinds[info.id] = info.current.id, info.kind  # type: ignore[union-attr]
+def layer_versions(store: LayerStore, pinned: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """``{layer: (kind, version)}`` for every layer a screening uses (current, or pinned for a re-run)."""
+    targets = store.current_versions()
     for layer, vid in (pinned or {}).items():
-        v = store.get_version(vid)
-        versions[layer], kinds[layer] = v.id, v.kind
-    return versions, kinds
+        if targets.get(layer, ("", ""))[1] != vid:
+            v = store.get_version(vid)
+            targets[layer] = (v.kind, v.id)
+    return targets
 
 
 def overlay(
@@ -58,11 +57,12 @@ def overlay(
     pinned: dict[str, str] | None = None,
     sliver_m2: float = 1.0,
 ) -> OverlayResult:
-    versions, kinds = layer_versions(store, pinned)
+    targets = layer_versions(store, pinned)
     if layers is not None:
-        versions = {k: v for k, v in versions.items() if k in set(layers)}
-    pieces = store.candidate_pieces(footprint.geometry, layers=list(versions), distance_m=distance_m,
-                                    versions=versions)
+        targets = {k: v for k, v in targets.items() if k in set(layers)}
+    versions = {layer: vid for layer, (_kind, vid) in targets.items()}
+    kinds = {layer: kind for layer, (kind, _vid) in targets.items()}
+    pieces = store.candidate_pieces(footprint.geometry, distance_m=distance_m, resolved=targets)
     epsg = footprint.echo.gk_epsg
     fp_gk = to_gk(footprint.geometry, epsg)
     shapely.prepare(fp_gk)

@@ -26,6 +26,9 @@ class LayerStore(Protocol):
 
     def list_layers(self) -> list[LayerInfo]: ...
 
+    def current_versions(self) -> dict[str, tuple[str, str]]:
+        """``{layer: (kind, current version id)}`` in one cheap query: the screening hot path."""
+
     def get_layer(self, layer_id: str) -> LayerInfo: ...
 
     def list_versions(self, layer_id: str) -> list[LayerVersion]: ...
@@ -52,11 +55,13 @@ class LayerStore(Protocol):
         layers: Sequence[str] | None = None,
         distance_m: float = 0.0,
         versions: dict[str, str] | None = None,
+        resolved: dict[str, tuple[str, str]] | None = None,
     ) -> list[Piece]:
         """Subdivided pieces that intersect ``geometry`` or lie within ``distance_m`` of it.
 
         Distances are measured in the 3° Gauss–Krüger plane of the geometry's centroid.
         ``versions`` pins layers to recorded versions (re-runs); other layers use their current one.
+        ``resolved`` (``{layer: (kind, version id)}``, as ``current_versions`` gives) skips the resolution.
         """
 
     def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:

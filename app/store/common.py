@@ -86,3 +86,21 @@ def resolve_versions(
         version = get_version(vid)
         out[layer] = (version.kind, version.id)
     return out
+
+
+def near_mask(pieces: Sequence[Any], geometry: Any, distance_m: float) -> Any:
+    """Which pieces lie within ``distance_m`` of ``geometry`` in its 3° GK plane (both stores use this).
+
+    Done in Python rather than with ``ST_Transform`` in SQL: transforming each candidate piece in
+    PostgreSQL cost more than the whole shapely test.
+    """
+    import numpy as np
+
+    from app.domain.geometry import probe_gk_epsg, to_gk
+
+    if len(pieces) == 0:
+        return np.zeros(0, dtype=bool)
+    srid = probe_gk_epsg(geometry)
+    probe = to_gk(geometry, srid)
+    shapely.prepare(probe)
+    return shapely.dwithin(to_gk(np.asarray(pieces, dtype=object), srid), probe, distance_m)

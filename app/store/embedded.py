@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, ellipsoidal_areas, probe_gk_epsg, subdivide, to_gk
+from app.domain.geometry import degree_margin, ellipsoidal_areas, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -54,6 +54,7 @@ from app.store.common import (
     data_summary,
     kind_mismatch,
     layer_info,
+    near_mask,
     resolve_versions,
     version_from_row,
 )
@@ -445,7 +446,7 @@ class EmbeddedStore:
                 self._cache.popitem(last=False)
         return idx
 
-    def _current_versions(self) -> dict[str, tuple[str, str]]:
+    def current_versions(self) -> dict[str, tuple[str, str]]:
         rows = self._con.execute("SELECT id, kind, current_version FROM er_layer WHERE current_version IS NOT NULL")
         return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -456,8 +457,10 @@ class EmbeddedStore:
         layers: Sequence[str] | None = None,
         distance_m: float = 0.0,
         versions: dict[str, str] | None = None,
+        resolved: dict[str, tuple[str, str]] | None = None,
     ) -> list[Piece]:
-        targets = resolve_versions(self._current_versions(), layers, versions, self.get_version)
+        targets = resolved if resolved is not None else resolve_versions(
+            self.current_versions(), layers, versions, self.get_version)
         out: list[Piece] = []
         if not targets:
             return out
@@ -465,9 +468,6 @@ class EmbeddedStore:
             x0, y0, x1, y1 = geometry.bounds
             dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
             window = shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
-            srid = probe_gk_epsg(geometry)
-            probe_gk = to_gk(geometry, srid)
-            shapely.prepare(probe_gk)
         else:
             shapely.prepare(geometry)
         for layer, (kind, vid) in sorted(targets.items()):
@@ -476,9 +476,7 @@ class EmbeddedStore:
                 continue
             if distance_m > 0:
                 cand = idx.tree.query(window)
-                if len(cand):
-                    near = shapely.dwithin(to_gk(idx.pieces[cand], srid), probe_gk, distance_m)
-                    cand = cand[near]
+                cand = cand[near_mask(idx.pieces[cand], geometry, distance_m)]
             else:
                 cand = idx.tree.query(geometry, predicate="intersects")
             for i in np.sort(cand):

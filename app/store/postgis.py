@@ -15,7 +15,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, ellipsoidal_areas, probe_gk_epsg, subdivide, to_gk
+from app.domain.geometry import degree_margin, ellipsoidal_areas, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -44,6 +44,7 @@ from app.store.common import (
     data_summary,
     kind_mismatch,
     layer_info,
+    near_mask,
     resolve_versions,
     version_from_row,
 )
@@ -236,7 +237,7 @@ class PostgisStore:
         return bytes(row[0]) if row[0] is not None else None
 
     # -- overlay candidates -------------------------------------------------------------------
-    def _current_versions(self) -> dict[str, tuple[str, str]]:
+    def current_versions(self) -> dict[str, tuple[str, str]]:
         with self.pool.connection() as conn:
             rows = conn.execute("SELECT id, kind, current_version FROM layer WHERE current_version IS NOT NULL")
             return {r[0]: (r[1], r[2]) for r in rows}
@@ -248,8 +249,10 @@ class PostgisStore:
         layers: Sequence[str] | None = None,
         distance_m: float = 0.0,
         versions: dict[str, str] | None = None,
+        resolved: dict[str, tuple[str, str]] | None = None,
     ) -> list[Piece]:
-        targets = resolve_versions(self._current_versions(), layers, versions, self.get_version)
+        targets = resolved if resolved is not None else resolve_versions(
+            self.current_versions(), layers, versions, self.get_version)
         if not targets:
             return []
         by_vid = {vid: (layer, kind) for layer, (kind, vid) in targets.items()}
@@ -257,24 +260,23 @@ class PostgisStore:
         dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
         env = (x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
         wkb = shapely.to_wkb(geometry)
-        if distance_m > 0:
-            srid = probe_gk_epsg(geometry)
-            test = "ST_DWithin(ST_Transform(p.geom, %(srid)s), ST_GeomFromWKB(%(gk)s, %(srid)s), %(d)s)"
-            params: dict[str, Any] = {"srid": srid, "gk": shapely.to_wkb(to_gk(geometry, srid)), "d": distance_m}
-        else:
-            test = "ST_Intersects(p.geom, ST_GeomFromWKB(%(g)s, 4490))"
-            params = {"g": wkb}
-        params.update(vids=list(by_vid), x0=env[0], y0=env[1], x1=env[2], y1=env[3])
+        # distances are tested in Python (``near_mask``) on what the bounding-box window returns
+        test = "" if distance_m > 0 else " AND ST_Intersects(p.geom, ST_GeomFromWKB(%(g)s, 4490))"
+        params: dict[str, Any] = {"g": wkb, "vids": list(by_vid), "x0": env[0], "y0": env[1], "x1": env[2],
+                                  "y1": env[3]}
         sql = (
             "SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom), f.area_m2 FROM feature_piece p"
             " JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
             " WHERE p.version_id = ANY(%(vids)s) AND p.geom && ST_MakeEnvelope(%(x0)s,%(y0)s,%(x1)s,%(y1)s,4490)"
-            f" AND {test}"
+            + test
         )
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
+        geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
+        keep = near_mask(geoms, geometry, distance_m) if distance_m > 0 else [True] * len(rows)
         out = []
-        for vid, fid, attrs, g, area in rows:
-            layer, kind = by_vid[vid]
-            out.append(Piece(layer, kind, vid, fid, attrs, shapely.from_wkb(g), area))
+        for (vid, fid, attrs, _g, area), g, k in zip(rows, geoms, keep):
+            if k:
+                layer, kind = by_vid[vid]
+                out.append(Piece(layer, kind, vid, fid, attrs, g, area))
         return out
