@@ -253,3 +253,28 @@ def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
         assert layer_area == pytest.approx(union, rel=1e-6, abs=1e-3)
     finally:
         st_.close()
+
+
+def test_rerun_as_recorded_ignores_layers_published_since(world):
+    sc = screener(world)
+    rec = run(sc, gk_box(-500, 0, 100))
+    publish(world, "farmland", "basic_farmland", [gk_box(-600, -100, 400)], [{"name": "农田"}])
+    assert sc.rerun(rec["id"], "recorded")["same"]
+    cur = sc.rerun(rec["id"], "current")
+    assert [o["layer"] for o in cur["overlaps_added"]] == ["farmland"]
+
+
+@pytest.mark.parametrize("value", ["60m", None, True])
+def test_a_fact_of_the_wrong_type_counts_as_not_given(world, value):
+    geometry = shapely.geometry.mapping(to_lonlat(gk_box(-500, 0, 100)))
+    rec = screener(world).screen(read_geojson_object(geometry), ProjectSpec(None, "D4411", "new",
+                                                                            {"stack_height_m": value}),
+                                 input_bytes=None, input_kind="geometry", options=BoundaryOptions())
+    f = next(f for f in rec["findings"] if f["rule_id"] == "t.stack")
+    assert rec["verdict"] == "incomplete" and f["missing"] == ["stack_height_m"]
+
+
+def test_rules_that_do_not_concern_the_project_need_no_layer(store):
+    # no admin regions, no rivers: a power plant is not asked about the chemical shoreline rule
+    rec = run(screener(store), gk_box(0, 0, 100), industry="D4411")
+    assert "t.chem_shoreline" not in {f["rule_id"] for f in rec["findings"]}

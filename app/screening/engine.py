@@ -45,6 +45,24 @@ def _test(cond: Condition, value: Any) -> bool:
         return False
 
 
+def _comparable(cond: Condition, value: Any) -> bool:
+    """Whether ``value`` is a fact this condition can judge (``"60m"`` or ``null`` for a height is not)."""
+    if value is None:
+        return False
+    want = cond.value
+    if cond.op in (">", ">=", "<", "<="):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if cond.op in ("in", "not_in"):
+        sample = next(iter(want), None) if isinstance(want, list) else None
+        return sample is None or type(value) is type(sample) or (
+            isinstance(value, (int, float)) and isinstance(sample, (int, float)) and not isinstance(value, bool))
+    if isinstance(want, bool):
+        return isinstance(value, bool)
+    if isinstance(want, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
+
+
 def _matches_where(o: Overlap, where: dict[str, list[Any]]) -> bool:
     for attr, accepted in where.items():
         value = o.attributes.get(attr)
@@ -75,12 +93,14 @@ def evaluate(
 ) -> list[Finding]:
     kinds_present = set(result.kinds.values())
     admin_codes = {str(o.attributes.get("code")) for o in result.overlaps
-                   if o.kind == "admin_region" and o.distance_m == 0 and (o.area_m2 > 0)}
+                   if o.kind == "admin_region" and o.distance_m == 0 and o.area_m2 > result.sliver_m2}
     code = industries.get(project.industry).code
     flags = set(industries.flags_for(code))
     findings: list[Finding] = []
     for lr in rulebook.rules:
         rule, rs = lr.rule, lr.ruleset
+        if not _concerns(lr, project, code, flags):
+            continue
         if rs.jurisdiction != NATIONAL:
             if "admin_region" not in kinds_present:
                 findings.append(_not_checked(lr, "admin_region", "行政区图层缺失，无法判断该地方规则是否适用",
@@ -89,8 +109,6 @@ def evaluate(
                 continue
             if rs.jurisdiction not in admin_codes:
                 continue
-        if not _concerns(lr, project, code, flags):
-            continue
         hits: list[Overlap] = []
         layer = None
         if rule.trigger is not None:
@@ -110,9 +128,11 @@ def evaluate(
                 continue
             layer = hits[0].layer
         conds = rule.applies_to.conditions
-        if any(c.attribute in project.attributes and not _test(c, project.attributes[c.attribute]) for c in conds):
+        stated = {c.attribute for c in conds if _comparable(c, project.attributes.get(c.attribute))}
+        if any(c.attribute in stated and not _test(c, project.attributes[c.attribute]) for c in conds):
             continue  # a stated fact already rules the project out: nothing is owed
-        missing = list(dict.fromkeys(c.attribute for c in conds if c.attribute not in project.attributes))
+        # a fact that is absent, null or of a type the rule cannot compare counts as not given
+        missing = list(dict.fromkeys(c.attribute for c in conds if c.attribute not in stated))
         if missing:
             findings.append(Finding(
                 rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,

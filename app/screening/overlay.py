@@ -39,10 +39,19 @@ def _name(attrs: dict) -> str | None:
 
 
 def layer_versions(store: LayerStore, pinned: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
-    """``{layer: (kind, version)}`` for every layer a screening uses (current, or pinned for a re-run)."""
-    targets = store.current_versions()
-    for layer, vid in (pinned or {}).items():
-        if targets.get(layer, ("", ""))[1] != vid:
+    """``{layer: (kind, version)}`` for every layer a screening uses.
+
+    Without ``pinned``: every current layer. With ``pinned`` (a re-run as of a record): exactly the
+    recorded layers and versions — a layer published since is not probed, so the result is the same.
+    """
+    current = store.current_versions()
+    if pinned is None:
+        return current
+    targets = {}
+    for layer, vid in pinned.items():
+        if current.get(layer, ("", ""))[1] == vid:
+            targets[layer] = current[layer]
+        else:
             v = store.get_version(vid)
             targets[layer] = (v.kind, v.id)
     return targets

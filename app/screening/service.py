@@ -54,10 +54,13 @@ class Screener:
         options: BoundaryOptions,
         pinned: dict[str, str] | None = None,
         rerun_of: str | None = None,
+        buffer_m: float | None = None,
+        sliver_m2: float | None = None,
     ) -> dict[str, Any]:
         industry = self.industries.get(project.industry)
-        distance = max_distance(self.rulebook)
-        result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=self.sliver_m2)
+        distance = max_distance(self.rulebook) if buffer_m is None else buffer_m
+        sliver = self.sliver_m2 if sliver_m2 is None else sliver_m2
+        result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=sliver)
         findings = evaluate(self.rulebook, result, project, self.industries)
         verdict = decide(findings)
         now = datetime.now(UTC)
@@ -83,7 +86,7 @@ class Screener:
             "input_sha256": footprint.echo.input_sha256,
             "input_kind": input_kind,
             "area_method": AREA_METHOD,
-            "parameters": {"buffer_m": distance, "sliver_m2": self.sliver_m2,
+            "parameters": {"buffer_m": distance, "sliver_m2": sliver,
                            "boundary_options": _options_dict(options), "rerun_of": rerun_of,
                            "as_of_versions": "recorded" if pinned else "current"},
         }
@@ -91,9 +94,10 @@ class Screener:
 
     def screen_and_keep(self, footprint: Footprint, project: ProjectSpec, *, input_bytes: bytes | None,
                         input_kind: str, options: BoundaryOptions, pinned: dict[str, str] | None = None,
-                        rerun_of: str | None = None) -> dict[str, Any]:
+                        rerun_of: str | None = None, buffer_m: float | None = None,
+                        sliver_m2: float | None = None) -> dict[str, Any]:
         record = self.screen(footprint, project, input_bytes=input_bytes, input_kind=input_kind, options=options,
-                             pinned=pinned, rerun_of=rerun_of)
+                             pinned=pinned, rerun_of=rerun_of, buffer_m=buffer_m, sliver_m2=sliver_m2)
         self.store.save_screening(record, input_bytes)
         return record
 
@@ -105,9 +109,12 @@ class Screener:
         options = BoundaryOptions(**old["parameters"]["boundary_options"])
         footprint = read_footprint(data or b"", old["input_kind"], old["footprint"].get("file_name"), options)
         project = ProjectSpec.parse(old["project"])
-        pinned = old["layer_versions"] if as_of == "recorded" else None
+        recorded = as_of == "recorded"
+        params = old["parameters"]
         new = self.screen_and_keep(footprint, project, input_bytes=data, input_kind=old["input_kind"],
-                                   options=options, pinned=pinned, rerun_of=screening_id)
+                                   options=options, pinned=old["layer_versions"] if recorded else None,
+                                   rerun_of=screening_id, buffer_m=params["buffer_m"] if recorded else None,
+                                   sliver_m2=params["sliver_m2"] if recorded else None)
         return {"as_of": as_of, "rerun_of": screening_id, **compare(old, new), "record": new}
 
 
