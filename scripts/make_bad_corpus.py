@@ -89,6 +89,10 @@ def main() -> None:
         ("absolute.zip", zbytes({"/etc/evil.shp": b"x"}), "E_ZIP_PATH", 422),
         ("symlink.zip", zbytes({}, symlink="link.shp"), "E_ZIP_PATH", 422),
         ("bomb.zip", zbytes({"b.shp": b"\0" * 60_000_000}), "E_ZIP_BOMB", 413),
+        ("file_and_folder.zip", zbytes({"a": b"x", "a/b.shp": b"y"}), "E_ZIP_BROKEN", 422),
+        ("features_not_a_list.geojson", b'{"type": "FeatureCollection", "features": 5}', "E_FILE_UNREADABLE", 422),
+        ("xml_named_json.json", b'<?xml version="1.0"?><!DOCTYPE k [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+         b"<kml><Placemark><name>&e;</name></Placemark></kml>", "E_KML_ENTITY", 422),
         ("readme_only.zip", zbytes({"readme.txt": "说明".encode()}), "E_ZIP_NO_DATA", 415),
         ("macosx_only.zip", zbytes({"__MACOSX/._b.shp": b"junk"}), "E_ZIP_EMPTY", 422),
         ("two_shapefiles.zip", zbytes({p.name: p.read_bytes() for p in sorted(two_shp.iterdir())}),

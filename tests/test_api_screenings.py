@@ -129,3 +129,27 @@ def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
     r = subprocess.run([ECOREDLINE, "screen", str(bad), "--industry", "C2614", "--action", "new"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "E_TXT_FULLWIDTH_COMMA" in r.stderr
+
+
+@pytest.mark.parametrize("body,code", [
+    ('{"geometry": {"type": "Point", "coordinates": [103.7, 29.5]}, "project": {"industry": "C2614", '
+     '"action": "new", "attributes": {"x": NaN}}}', "E_REQUEST_INVALID"),
+    ('{"geometry": {"type": "FeatureCollection", "features": 5}, "project": {"industry": "C2614", "action": "new"}}',
+     "E_GEOMETRY_INVALID"),
+    ('{"geometry": {"type": "LineString", "coordinates": [[103.7, 29.5], [103.71, 29.5]]}, "row_width_m": 1e400,'
+     ' "project": {"industry": "C2614", "action": "new", "attributes": {"linear": true}}}', "E_REQUEST_INVALID"),
+])
+def test_non_finite_and_malformed_json_is_refused_and_nothing_is_kept(client, body, code):
+    r = client.post("/api/screenings", content=body.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
+
+
+def test_project_attributes_must_be_finite():
+    from app.domain.errors import EcoError
+    from app.domain.screening import ProjectSpec
+
+    with pytest.raises(EcoError) as ei:
+        ProjectSpec.parse({"industry": "C2614", "action": "new", "attributes": {"stack_height_m": float("inf")}})
+    assert ei.value.code == "E_PROJECT_INVALID"
+    with pytest.raises(EcoError):
+        ProjectSpec.parse({"industry": "C2614", "action": "new", "attributes": {"row_width_m": 0}})

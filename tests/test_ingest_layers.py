@@ -310,3 +310,14 @@ def test_outside_china_is_refused(tmp_path: Path, catalog):
 
 def test_pyogrio_reads_our_fixture_formats():
     assert {"ESRI Shapefile", "GPKG", "LIBKML", "FlatGeobuf", "OpenFileGDB"} <= set(pyogrio.list_drivers())
+
+
+def test_utf8_dbf_with_wide_fields_and_no_cpg_is_detected_as_utf8(tmp_path: Path, catalog):
+    # a field width >= 128 puts a byte >= 0x80 in the DBF header: detection must look at the records only
+    df = frame()
+    df["备注"] = ["说明" * 70] * 3  # 140 characters: a wide character field
+    shp = write_shp(df, tmp_path / "src", encoding="UTF-8")
+    shp.with_suffix(".cpg").unlink()
+    set_ldid(shp, 0)
+    data = read_layer_file(shp, "eco_redline", catalog)
+    assert data.report.encoding == "UTF-8" and data.attributes[0]["name"] == NAMES[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +51,20 @@ def _options(fields: dict[str, Any], project: dict[str, Any] | None, max_bytes: 
         except (TypeError, ValueError):
             raise _bad("E_REQUEST_INVALID", f"参数 {name} 须为数字", f"Parameter {name} must be a number") from None
 
+    width = number("row_width_m")
+    if width is not None and not (math.isfinite(width) and 0 < width <= 1000):
+        raise _bad("E_REQUEST_INVALID", "row_width_m（用地宽度）须为 0–1000 米之间的数值",
+                   "row_width_m (right-of-way width) must be a number of metres in (0, 1000]")
     return BoundaryOptions(
         crs=fields.get("crs") or None, zone=number("zone", int), gcj02=flag("gcj02"),
         layer=fields.get("layer") or None, encoding=fields.get("encoding") or None,
-        linear=flag("linear"), row_width_m=number("row_width_m"),
+        linear=flag("linear"), row_width_m=width,
         accept_datum_approximation=flag("accept_datum_approximation"), max_bytes=max_bytes,
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: a record must stay valid JSON
 
 
 def _project(value: Any) -> dict[str, Any] | None:
@@ -63,8 +72,8 @@ def _project(value: Any) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = json.loads(value, parse_constant=_no_constant)
+        except (json.JSONDecodeError, ValueError):
             raise _bad("E_PROJECT_INVALID", "project 须为 JSON 对象", "project must be a JSON object") from None
     if not isinstance(value, dict):
         raise _bad("E_PROJECT_INVALID", "project 须为 JSON 对象", "project must be a JSON object")
@@ -80,8 +89,8 @@ async def read_upload(request: Request) -> BoundaryUpload:
         if len(body) > max_bytes:
             raise _bad("E_FILE_TOO_LARGE", "请求体过大", "The request body is too large", status=413)
         try:
-            doc = json.loads(body or b"null")
-        except json.JSONDecodeError:
+            doc = json.loads(body or b"null", parse_constant=_no_constant)
+        except (json.JSONDecodeError, ValueError):
             raise _bad("E_REQUEST_INVALID", "请求体不是合法的 JSON", "The request body is not valid JSON") from None
         if not isinstance(doc, dict) or "geometry" not in doc:
             raise _bad("E_REQUEST_INVALID", "JSON 请求须含 geometry", "A JSON request needs a geometry")

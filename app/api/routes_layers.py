@@ -104,8 +104,9 @@ def layer_features(
 
 
 def _save_upload(upload: UploadFile, dest_dir: Path, max_bytes: int) -> Path:
-    name = Path(upload.filename or "upload").name or "upload"
-    dest = dest_dir / name
+    # only the suffix of the client's name is used: it picks the reader; the name itself is untrusted
+    suffix = Path(upload.filename or "").suffix.lower()
+    dest = dest_dir / ("upload" + (suffix if suffix.isascii() and len(suffix) <= 10 else ""))
     size = 0
     with open(dest, "wb") as out:
         while chunk := upload.file.read(1 << 20):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -49,8 +50,8 @@ class LayerKind:
         out: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in raw.items():
-            if value is None or (isinstance(value, float) and value != value):
-                continue
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                continue  # NaN/Inf are not facts (and JSON cannot carry them)
             upper = str(key).upper()
             target = (
                 key if key in self.attributes

@@ -59,10 +59,17 @@ class _Helper:
         return self.proc
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-            self.proc.wait(5)
-        self.proc = None
+        """End the helper; used at exit and whenever a job did not complete cleanly (its pipe may
+        still hold an old answer, which the next job must never read)."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
 
 
 _HELPER = _Helper()
@@ -92,11 +99,15 @@ def subdivide(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, n
         except OSError:
             _HELPER.stop()
             return subdivide_local(geoms, max_vertices)
-        owner_b, pieces_b = subdivide_local(geoms[cut:], max_vertices)
+        try:
+            owner_b, pieces_b = subdivide_local(geoms[cut:], max_vertices)
+        except BaseException:
+            _HELPER.stop()  # its answer is never read: it must not reach the next job
+            raise
         try:
             owner_a, wkb_a = pickle.load(proc.stdout)  # type: ignore[arg-type]
             pieces_a = shapely.from_wkb(wkb_a)
-        except (OSError, EOFError, pickle.UnpicklingError):
+        except Exception:
             _HELPER.stop()
             owner_a, pieces_a = subdivide_local(geoms[:cut], max_vertices)
         return np.concatenate([owner_a, owner_b + cut]), np.concatenate([pieces_a, pieces_b])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -43,6 +44,16 @@ class ProjectSpec:
         attrs = doc.get("attributes") or {}
         if not isinstance(attrs, dict):
             raise InputRefused("E_PROJECT_INVALID", "attributes 须为对象", "attributes must be an object")
+        bad = [k for k, v in attrs.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise InputRefused("E_PROJECT_INVALID", f"项目属性 {', '.join(bad)} 不是有限数值",
+                               f"Project attributes {', '.join(bad)} are not finite numbers", detail={"attributes": bad})
+        width = attrs.get("row_width_m")
+        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float))
+                                  or not 0 < width <= 1000):
+            raise InputRefused("E_PROJECT_INVALID", "row_width_m（用地宽度）须为 0–1000 米之间的数值",
+                               "row_width_m (right-of-way width) must be a number of metres in (0, 1000]",
+                               detail={"row_width_m": str(width)})
         name = doc.get("name")
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 

@@ -32,6 +32,7 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
             raise _refuse("E_ZIP_TOO_MANY", "压缩包内文件过多", "Too many entries in the archive", status=413,
                           entries=len(infos))
         total = 0
+        archive_size = max(path.stat().st_size, 1)
         for info in infos:
             name = info.filename.replace("\\", "/")
             parts = PurePosixPath(name).parts
@@ -46,6 +47,9 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
             if total > max_total_bytes:
                 raise _refuse("E_ZIP_TOO_LARGE", "压缩包解压后过大", "The archive expands beyond the size limit",
                               status=413, limit_bytes=max_total_bytes)
+            if total > 50_000_000 and total / archive_size > MAX_RATIO:
+                raise _refuse("E_ZIP_BOMB", "压缩包解压后体积与压缩体积之比异常（疑似 zip 炸弹）",
+                              "The archive expands suspiciously (zip bomb)", status=413)
             if info.file_size > 10_000_000 and info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
                 raise _refuse("E_ZIP_BOMB", f"压缩包条目 {name} 压缩比异常（疑似 zip 炸弹）",
                               f"Entry {name} expands suspiciously (zip bomb)", status=413, entry=name)
@@ -55,9 +59,9 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
             if info.is_dir() or not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
                 continue
             target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as dst:
                     while chunk := src.read(1 << 20):
                         written += len(chunk)

@@ -20,7 +20,7 @@ import shapely
 
 from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
-from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, to_gk
+from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, probe_gk_epsg, to_gk
 from app.ingest.archive import safe_extract
 from app.ingest.cad import read_dxf
 from app.ingest.tables import read_corner_list
@@ -90,8 +90,8 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
                      status=415, supported=sorted(FORMATS))
     if not data and suffix != ".txt":  # the TXT reader says more precisely what is missing
         raise refuse("E_FILE_EMPTY", "文件为空", "The file is empty")
-    if suffix in (".kml", ".kmz"):
-        _guard_kml(data, suffix, options)
+    if suffix in (".kml", ".kmz") or data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+        _guard_kml(data, suffix, options)  # any XML, whatever its name says: GDAL picks drivers by content
     if suffix == ".txt":
         raw = _from_txt(data, options)
     else:
@@ -120,7 +120,10 @@ def read_geojson_object(obj: dict[str, Any], options: BoundaryOptions | None = N
     if not isinstance(obj, dict) or "type" not in obj:
         raise refuse("E_GEOMETRY_INVALID", "geometry 须为 GeoJSON 对象", "geometry must be a GeoJSON object")
     if obj["type"] == "FeatureCollection":
-        members = [f.get("geometry") for f in obj.get("features") or [] if isinstance(f, dict)]
+        feats = obj.get("features") or []
+        if not isinstance(feats, list):
+            raise refuse("E_GEOMETRY_INVALID", "features 须为数组", "features must be an array")
+        members = [f.get("geometry") for f in feats if isinstance(f, dict)]
     elif obj["type"] == "Feature":
         members = [obj.get("geometry")]
     else:
@@ -278,9 +281,11 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
                      f"After transformation the boundary lies outside China (read as {raw.crs.detected}): "
                      "check the CRS or zone", bounds=[float(v) for v in (x0, y0, x1, y1)])
     parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
-    epsg = gk3_epsg((x0 + x1) / 2)
-    polys = _polygons(lonlat, epsg, options, repairs)
-    footprint, footprint_gk = _drop_slivers(dissolve(polys), epsg, options, repairs)
+    buffer_epsg = gk3_epsg(float(shapely.centroid(shapely.geometrycollections(lonlat)).x))
+    polys = _polygons(lonlat, buffer_epsg, options, repairs)
+    dissolved = dissolve(polys)
+    epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in
+    footprint, footprint_gk = _drop_slivers(dissolved, epsg, options, repairs)
     parts = shapely.get_parts(footprint)
     if len(parts) > options.max_parts:
         raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",

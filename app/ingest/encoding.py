@@ -42,7 +42,8 @@ def shapefile_encoding(shp: Path) -> tuple[str, str]:
         enc = _LDID.get(raw[29])
         if enc:
             return enc, "ldid"
-    return detect_encoding(raw[32:]), "detected"
+    header_len = int.from_bytes(raw[8:10], "little") if len(raw) >= 10 else 32
+    return detect_encoding(raw[header_len:]), "detected"  # the records, not the field descriptors
 
 
 def detect_encoding(data: bytes) -> str:

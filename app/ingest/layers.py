@@ -68,7 +68,11 @@ def read_layer_file(
     records = [r for r, k in zip(records, keep) if k]
     if res.src != STORAGE_EPSG:
         note("transform")
-        geoms = from_crs(geoms, res.src, STORAGE_EPSG)
+        try:
+            geoms = from_crs(geoms, res.src, STORAGE_EPSG)
+        except Exception as exc:  # PROJ refuses the transformation
+            raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
+                         reason=str(exc)) from None
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
     if not (in_china(x0, y0) and in_china(x1, y1)):
         raise refuse("E_OUTSIDE_CHINA", "坐标转换后不在中国范围内，请检查坐标系",

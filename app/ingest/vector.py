@@ -214,7 +214,11 @@ def resolve_crs(
         raise refuse("E_LAYER_EMPTY", "文件中没有几何", "The file holds no geometry")
     bounds = shapely.total_bounds(present)
     if file_crs:
-        crs = CRS.from_user_input(file_crs)
+        try:
+            crs = CRS.from_user_input(file_crs)
+        except Exception:
+            raise refuse("E_CRS_INVALID", f"{name} 声明的坐标系无法识别", f"{name} declares a CRS that cannot be read",
+                         crs=str(file_crs)[:200]) from None
         impossible = crs.is_geographic and not (-180 <= bounds[0] <= bounds[2] <= 180
                                                 and -90 <= bounds[1] <= bounds[3] <= 90)
         if not impossible:

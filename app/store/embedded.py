@@ -14,7 +14,6 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,6 +180,7 @@ class EmbeddedStore:
         self._cache: OrderedDict[str, _VersionIndex] = OrderedDict()
         self._cache_size = cache_versions
         self._cache_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_file()
 
@@ -197,6 +197,8 @@ class EmbeddedStore:
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self._connect()
+            with self._cache_lock:
+                self._connections.append(con)
         return con
 
     def _init_file(self) -> None:
@@ -221,10 +223,12 @@ class EmbeddedStore:
             raise
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        """Close every thread's connection (server threads each opened their own)."""
+        with self._cache_lock:
+            for con in self._connections:
+                con.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     # -- publishing ---------------------------------------------------------------------------
     def publish(
@@ -235,14 +239,19 @@ class EmbeddedStore:
         note = progress or (lambda *_: None)
         n = len(data.geometries)
         bbox, vertices = data_summary(data)
-        # pieces are cut in a second thread while the features are written
-        with ThreadPoolExecutor(1) as bg:
-            pieces_job = bg.submit(subdivide, data.geometries, self.settings.subdivide_max_vertices)
-            return self._write(layer_id, data, provenance, pieces_job, note, n, bbox, vertices)
+        note("subdivide", 0, 1)
+        row = self._con.execute("SELECT kind FROM er_layer WHERE id = ?", (layer_id,)).fetchone()
+        if row is not None and row[0] != data.kind:
+            raise kind_mismatch(layer_id, row[0], data.kind)  # before any heavy work
+        # everything heavy happens before the write lock, so screenings are never kept waiting
+        owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
+        note("subdivide", 1, 1)
+        return self._write(layer_id, data, provenance, owner, pieces, note, n, bbox, vertices)
 
-    def _write(self, layer_id: str, data: LayerData, provenance: Provenance, pieces_job: Future,
-               note: Progress, n: int, bbox: Any, vertices: int) -> LayerVersion:
+    def _write(self, layer_id: str, data: LayerData, provenance: Provenance, owner: np.ndarray,
+               pieces: np.ndarray, note: Progress, n: int, bbox: Any, vertices: int) -> LayerVersion:
         feat_blobs = gpkg_blobs(data.geometries)
+        piece_blobs = gpkg_blobs(pieces)
         areas = ellipsoidal_areas(data.geometries)
         fbounds = shapely.bounds(data.geometries)
         attrs = [json.dumps(a, ensure_ascii=False, default=str) for a in data.attributes]
@@ -276,10 +285,6 @@ class EmbeddedStore:
                     ((vid, i, attrs[i], float(areas[i]), feat_blobs[i], *fbounds[i]) for i in range(start, stop)),
                 )
                 note("write", stop, n)
-            note("subdivide", 0, 1)
-            owner, pieces = pieces_job.result()
-            note("subdivide", 1, 1)
-            piece_blobs = gpkg_blobs(pieces)
             con.executemany(
                 "INSERT INTO er_piece (version_id, fid, geom) VALUES (?,?,?)",
                 ((vid, int(f), b) for f, b in zip(owner, piece_blobs, strict=True)),

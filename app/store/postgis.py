@@ -88,6 +88,10 @@ class PostgisStore:
         note = progress or (lambda *_: None)
         n = len(data.geometries)
         bbox, vertices = data_summary(data)
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT kind FROM layer WHERE id = %s", (layer_id,)).fetchone()
+        if row is not None and row[0] != data.kind:
+            raise kind_mismatch(layer_id, row[0], data.kind)  # before any heavy work
         wkb = shapely.to_wkb(shapely.set_srid(data.geometries, STORAGE_EPSG), include_srid=True)
         areas = ellipsoidal_areas(data.geometries)
         # pieces are cut on the other core while the features stream in (ST_Subdivide in PostGIS 3.3 is
