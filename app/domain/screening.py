@@ -15,9 +15,15 @@ VERDICT_ZH = {"prohibited": "判定不通过", "restricted": "受限准入", "in
               "conditional": "有条件准入", "allowed": "准入"}
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def shallow_dict(obj: Any) -> dict[str, Any]:
     """A dataclass as a dict without ``asdict``'s deep copy (records are built on every screening)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: getattr(obj, name) for name in names}
 
 
 def most_restrictive(verdicts: list[str]) -> str:
