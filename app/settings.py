@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 60_000
     subdivide_max_vertices: int = 256
     max_upload_mb: int = 512
+    cpu_threads: int = 4
+    """Threads per worker for ingest and screening (CPU-bound: about the number of cores)."""
     sliver_m2: float = 1.0
     """Overlaps smaller than this (m², GK plane) count as touching, not overlapping."""
 

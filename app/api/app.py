@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +13,7 @@ from app import __version__
 from app.api import routes_footprints, routes_layers, routes_screenings
 from app.api.deps import load_api_keys
 from app.api.errors import add_exception_handlers
+from app.api.middleware import ServerTimingMiddleware
 from app.domain.catalog import load_catalog
 from app.screening.setup import build_screener
 from app.settings import Settings, get_settings
@@ -28,9 +30,11 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
         owned = store is None
         app.state.store = store if store is not None else open_store(settings)
         app.state.screener = build_screener(app.state.store, settings)
+        app.state.cpu = ThreadPoolExecutor(max_workers=settings.cpu_threads, thread_name_prefix="ecoredline-cpu")
         try:
             yield
         finally:
+            app.state.cpu.shutdown(wait=False, cancel_futures=True)
             if owned:
                 app.state.store.close()
 
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.api_keys = load_api_keys(settings.api_keys_file)
     add_exception_handlers(app)
+    app.add_middleware(ServerTimingMiddleware)
 
     @app.get("/healthz", tags=["meta"])
     def healthz(request: Request) -> dict[str, Any]:

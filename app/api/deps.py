@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -11,6 +15,18 @@ from app.domain.catalog import Catalog
 from app.domain.errors import EcoError, Unauthorized
 from app.settings import Settings
 from app.store.base import LayerStore
+
+T = TypeVar("T")
+
+
+async def run_cpu(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run CPU-bound work (ingest, overlay) on the app's small pool rather than anyio's 40 threads.
+
+    pyproj sets each transformation up again in every new thread (~3 ms each), and 40 threads on
+    a 2-core machine only add such first-request costs; a pool sized to the cores keeps them warm.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app.state.cpu, functools.partial(fn, *args, **kwargs))
 
 
 def get_store(request: Request) -> LayerStore:

@@ -11,6 +11,7 @@ import shapely
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
+from app.api.deps import run_cpu
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
@@ -96,7 +97,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
             raise _bad("E_REQUEST_INVALID", "JSON 请求须含 geometry", "A JSON request needs a geometry")
         project = _project(doc.get("project"))
         options = _options({k: v for k, v in doc.items() if k not in ("geometry", "project")}, project, max_bytes)
-        fp = await _in_thread(read_geojson_object, doc["geometry"], options)
+        fp = await run_cpu(request, read_geojson_object, doc["geometry"], options)
         return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None, options)
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise _bad("E_REQUEST_INVALID", "请以 multipart/form-data 上传文件，或以 JSON 提交 geometry",
@@ -112,14 +113,8 @@ async def read_upload(request: Request) -> BoundaryUpload:
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     project = _project(fields.pop("project", None))
     options = _options(fields, project, max_bytes)
-    fp = await _in_thread(read_boundary, data, upload.filename or "upload", options)
+    fp = await run_cpu(request, read_boundary, data, upload.filename or "upload", options)
     return BoundaryUpload(fp, project, data, upload.filename or "upload", options)
-
-
-async def _in_thread(fn, *args):
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
 
 
 def footprint_geojson(fp: Footprint) -> dict[str, Any]:

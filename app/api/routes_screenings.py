@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from app.api.deps import run_cpu
 from app.api.routes_footprints import read_upload
 from app.domain.screening import ProjectSpec
 from app.screening.industries import LEVEL_ZH
@@ -25,8 +25,8 @@ async def create_screening(request: Request) -> JSONResponse:
     up = await read_upload(request)
     project = ProjectSpec.parse(up.project)
     opts = up.options
-    record = await run_in_threadpool(
-        screener(request).screen_and_keep, up.footprint, project, input_bytes=up.data,
+    record = await run_cpu(
+        request, screener(request).screen_and_keep, up.footprint, project, input_bytes=up.data,
         input_kind="file" if up.filename is not None else "geometry", options=opts,
     )
     return JSONResponse(record, status_code=201)
