@@ -11,6 +11,7 @@ import click
 
 from app import __version__
 from app.domain.errors import EcoError
+from app.domain.screening import ACTIONS
 from app.settings import Settings, get_settings
 
 EXIT_REFUSED = 2
@@ -206,7 +207,7 @@ def _attr(values: tuple[str, ...]) -> dict[str, Any]:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--industry", required=True, help="GB/T 4754-2017 code, e.g. C2614 (a prefix is allowed).")
-@click.option("--action", required=True, type=click.Choice(["new", "expand", "rebuild", "relocate", "upgrade"]))
+@click.option("--action", required=True, type=click.Choice(list(ACTIONS)))
 @click.option("--name", default=None, help="Project name.")
 @click.option("--attr", "attrs", multiple=True, help="Project fact k=v (repeatable), e.g. stack_height_m=60.")
 @click.option("--crs", default=None, help="CRS of coordinates that carry none, e.g. EPSG:4544.")

@@ -61,7 +61,7 @@ class LayerKind:
             if target and target in self.attributes and target not in out:
                 out[target] = self._coerce(target, value)
             else:
-                extra[str(key)] = _plain(value)
+                extra[str(key)] = plain_value(value)
         for key, value in extra.items():
             out.setdefault(key, value)
         return out
@@ -98,7 +98,7 @@ class LayerKind:
         return str(value).strip() if not isinstance(value, str) else value.strip()
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """JSON-friendly value (numpy scalars and dates become Python values/strings)."""
     if isinstance(value, (str, int, float, bool)):
         return value

@@ -35,13 +35,6 @@ def feature_key(version: str, fid: int) -> str:
     return f"{version}.{fid}"
 
 
-def parse_feature_key(key: str) -> tuple[str, int]:
-    head, _, tail = key.rpartition(".")
-    if not head or not tail.isdigit():
-        raise InputRefused("E_FEATURE_ID", f"要素标识“{key}”不合法", f"Invalid feature id '{key}'")
-    return head, int(tail)
-
-
 @dataclass
 class Provenance:
     """Where a layer version comes from: what a reviewer needs to trust a finding."""

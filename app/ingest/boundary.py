@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from app.domain.catalog import plain_value
 from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
 from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, probe_gk_epsg, to_gk
@@ -221,7 +222,7 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
         label = next((str(rec[k]) for k in rec if str(k).lower() in ("name", "名称", "dkmc", "地块名称")
                       and rec[k] is not None), None)
         parcels.append(Parcel(index=i + 1, name=label,
-                              attributes={k: _plain(v) for k, v in rec.items() if _present(v)}))
+                              attributes={k: plain_value(v) for k, v in rec.items() if _present(v)}))
     warnings = [note("W_CRS", n, n) for n in res.notes]
     return _Raw(raw.geoms, res, raw.driver or fmt, parcels, warnings, raw.encoding)
 
@@ -232,14 +233,6 @@ def _present(v: Any) -> bool:
         return v is not None and bool(v == v)
     except (TypeError, ValueError):
         return True
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (str, int, float, bool)):
-        return v
-    if hasattr(v, "item"):
-        return v.item()
-    return str(v)
 
 
 # -- the common finish ----------------------------------------------------------------------------------

@@ -45,15 +45,6 @@ class IndustryTable:
                 out += [f for f in flags if f not in out]
         return tuple(out)
 
-    def lineage(self, code: str) -> list[Industry]:
-        """门类 → 大类 → 中类 → 小类 down to ``code``."""
-        chain = []
-        ind: Industry | None = self.get(code)
-        while ind is not None:
-            chain.append(ind)
-            ind = self.by_code.get(ind.parent) if ind.parent else None
-        return chain[::-1]
-
     def search(self, q: str, limit: int = 20) -> list[Industry]:
         q = (q or "").strip()
         if not q:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 Verdict = Literal["prohibited", "restricted", "incomplete", "conditional", "allowed"]
 Level = Literal["national", "province", "prefecture", "county"]
 Action = Literal["new", "expand", "rebuild", "relocate", "upgrade"]
-VERDICT_ORDER: tuple[str, ...] = ("prohibited", "restricted", "incomplete", "conditional", "allowed")
 
 
 class _Strict(BaseModel):
@@ -130,11 +129,6 @@ class RuleBook:
     version: str  # sha256 over the rule files: the rule-set version kept in every record
     files: tuple[str, ...]
 
-    def by_id(self, rule_id: str) -> LoadedRule:
-        for r in self.rules:
-            if r.rule.id == rule_id:
-                return r
-        raise KeyError(rule_id)
 
 
 class RuleFileError(ValueError):
