@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 
-from app.api.deps import get_catalog, get_settings, get_store, require_admin
+from app.api.deps import get_catalog, get_store, require_admin, run_cpu
 from app.domain.catalog import Catalog
 from app.domain.errors import InputRefused
 from app.domain.models import Provenance, check_layer_id
@@ -103,7 +104,7 @@ def layer_features(
     }
 
 
-def _save_upload(upload: UploadFile, dest_dir: Path, max_bytes: int) -> Path:
+def _save_upload(upload: StarletteUpload, dest_dir: Path, max_bytes: int) -> Path:
     # only the suffix of the client's name is used: it picks the reader; the name itself is untrusted
     suffix = Path(upload.filename or "").suffix.lower()
     dest = dest_dir / ("upload" + (suffix if suffix.isascii() and len(suffix) <= 10 else ""))
@@ -119,30 +120,43 @@ def _save_upload(upload: UploadFile, dest_dir: Path, max_bytes: int) -> Path:
 
 
 @router.post("/{layer_id}/versions", status_code=201)
-def publish_version(
+async def publish_version(
     layer_id: str,
-    store: Store,
-    catalog: Cat,
-    settings: Annotated[Settings, Depends(get_settings)],
+    request: Request,
     admin: Annotated[str, Depends(require_admin)],
-    file: Annotated[UploadFile, File()],
-    kind: Annotated[str, Form()],
-    version: Annotated[str | None, Form()] = None,
-    source: Annotated[str | None, Form()] = None,
-    number: Annotated[str | None, Form()] = None,
-    authority: Annotated[str | None, Form()] = None,
-    effective: Annotated[date | None, Form()] = None,
-    sublayer: Annotated[str | None, Form()] = None,
-    encoding: Annotated[str | None, Form()] = None,
-    crs: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
+    """Publish a version: multipart ``file`` + form ``kind`` (required), ``version``, ``source``, ``number``,
+    ``authority``, ``effective`` (YYYY-MM-DD), ``sublayer``, ``encoding``, ``crs``.
+
+    The body is read only after the admin key has been checked, so nobody can fill the disk unasked.
+    """
+    settings: Settings = request.app.state.settings
+    catalog: Catalog = request.app.state.catalog
     check_layer_id(layer_id)
-    catalog.kind(kind)
     max_bytes = settings.max_upload_mb << 20
-    provenance = Provenance(label=version, source_document=source, doc_number=number, authority=authority,
+    form = await request.form(max_part_size=max_bytes)
+    upload = form.get("file")
+    if not isinstance(upload, StarletteUpload):
+        raise InputRefused("E_FILE_MISSING", "缺少上传文件 file", "The upload has no file part")
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+    kind = fields.get("kind")
+    if not kind:
+        raise InputRefused("E_REQUEST_INVALID", "缺少图层类型 kind", "The form needs a kind")
+    catalog.kind(kind)
+    effective = None
+    if fields.get("effective"):
+        try:
+            effective = date.fromisoformat(fields["effective"])
+        except ValueError:
+            raise InputRefused("E_REQUEST_INVALID", "effective 须为 YYYY-MM-DD 日期",
+                               "effective must be a YYYY-MM-DD date") from None
+    provenance = Provenance(label=fields.get("version"), source_document=fields.get("source"),
+                            doc_number=fields.get("number"), authority=fields.get("authority"),
                             effective_date=effective, imported_by=admin)
     with tempfile.TemporaryDirectory(prefix="ecoredline-upload-") as tmp:
-        path = _save_upload(file, Path(tmp), max_bytes)
-        v = import_layer(store, catalog, path, layer_id=layer_id, kind=kind, provenance=provenance,
-                         sublayer=sublayer, encoding=encoding, crs=crs, max_bytes=max_bytes * 4)
+        path = _save_upload(upload, Path(tmp), max_bytes)
+        store: LayerStore = request.app.state.store
+        v = await run_cpu(request, import_layer, store, catalog, path, layer_id=layer_id, kind=kind,
+                          provenance=provenance, sublayer=fields.get("sublayer"), encoding=fields.get("encoding"),
+                          crs=fields.get("crs"), max_bytes=max_bytes * 4)
     return JSONResponse(v.to_dict(), status_code=201)

@@ -243,6 +243,10 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not present.any():
         raise refuse("E_BOUNDARY_EMPTY", "文件中没有图形", "The file holds no geometry")
+    nverts = int(shapely.get_num_coordinates(geoms[present]).sum())
+    if nverts > options.max_vertices:  # refuse before any repair or union work
+        raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
+                     f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
     coords = shapely.get_coordinates(geoms[present], include_z=True)
     if not np.isfinite(coords[:, :2]).all():
         raise refuse("E_COORDINATE_INVALID", "坐标中含有非数值（NaN/无穷大）", "Coordinates include NaN or infinity")
