@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from app import __version__
-from app.api import routes_footprints, routes_layers, routes_screenings
+from app.api import routes_footprints, routes_layers, routes_screenings, routes_tiles
 from app.api.deps import load_api_keys
 from app.api.errors import add_exception_handlers
 from app.api.middleware import ServerTimingMiddleware
@@ -67,4 +67,5 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.include_router(routes_layers.router)
     app.include_router(routes_footprints.router)
     app.include_router(routes_screenings.router)
+    app.include_router(routes_tiles.router)
     return app

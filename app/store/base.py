@@ -64,6 +64,9 @@ class LayerStore(Protocol):
         ``resolved`` (``{layer: (kind, version id)}``, as ``current_versions`` gives) skips the resolution.
         """
 
+    def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:
+        """A Mapbox Vector Tile (Web Mercator z/x/y) of one version; empty bytes when nothing is there."""
+
     def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:
         """Keep a screening record, immutable; its id must be new."""
 

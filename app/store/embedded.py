@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, ellipsoidal_areas, subdivide
+from app.domain.geometry import degree_margin, ellipsoidal_areas, from_crs, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -38,6 +38,8 @@ from app.domain.models import (
     feature_key,
     version_id,
 )
+from app.domain.mvt import BUFFER, EXTENT, tile_bounds_3857
+from app.domain.mvt import encode as encode_mvt
 from app.settings import Settings
 from app.store.base import (
     BBox,
@@ -178,6 +180,7 @@ class EmbeddedStore:
         self.settings = settings or Settings()
         self._local = threading.local()
         self._cache: OrderedDict[str, _VersionIndex] = OrderedDict()
+        self._tile_cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_versions
         self._cache_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -401,6 +404,33 @@ class EmbeddedStore:
             raise feature_not_found(version_id, fid)
         return Feature(feature_key(version_id, fid), row[0], version_id, fid, json.loads(row[1]),
                        from_gpkg_blobs([row[2]])[0])
+
+    # -- vector tiles ------------------------------------------------------------------------
+    def _tile_index(self, vid: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], shapely.STRtree]:
+        """A version's features in Web Mercator under an STRtree (immutable, so cached)."""
+        key = f"tiles:{vid}"
+        with self._cache_lock:
+            hit = self._tile_cache.get(key)
+        if hit is not None:
+            return hit
+        rows = self._con.execute("SELECT fid, attributes, geom FROM er_feature WHERE version_id = ? ORDER BY fid",
+                                 (vid,)).fetchall()
+        fids = np.array([r[0] for r in rows], dtype=np.int64)
+        geoms = from_gpkg_blobs([r[2] for r in rows]) if rows else np.zeros(0, dtype=object)
+        merc = from_crs(geoms, STORAGE_EPSG, 3857) if len(geoms) else geoms
+        entry = (fids, merc, [json.loads(r[1]) for r in rows], shapely.STRtree(merc))
+        with self._cache_lock:
+            self._tile_cache[key] = entry
+            while len(self._tile_cache) > self._cache_size:
+                self._tile_cache.popitem(last=False)
+        return entry
+
+    def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:
+        fids, merc, props, tree = self._tile_index(version_id)
+        b = tile_bounds_3857(z, x, y)
+        pad = (b[2] - b[0]) * BUFFER / EXTENT
+        cand = np.sort(tree.query(shapely.box(b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad)))
+        return encode_mvt(layer_name, fids[cand], merc[cand], [props[i] for i in cand], z, x, y)
 
     # -- screening records -------------------------------------------------------------------
     def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:

@@ -1,0 +1,1 @@
+"""Vector tiles: versioned tile URLs and TileJSON for every layer."""
