@@ -509,16 +509,14 @@ class EmbeddedStore:
             idx = self._index(vid)
             if len(idx.pieces) == 0:
                 continue
-            if distance_m > 0:
-                cand = idx.tree.query(window)
-                cand = cand[near_mask(idx.pieces[cand], geometry, distance_m)]
-            else:
-                cand = idx.tree.query(geometry, predicate="intersects")
-            for i in np.sort(cand):
+            query = (window, None) if distance_m > 0 else (geometry, "intersects")
+            for i in np.sort(idx.tree.query(query[0], predicate=query[1])):
                 fid = int(idx.piece_fid[i])
                 out.append(Piece(layer, kind, vid, fid, idx.attributes[fid], idx.pieces[i], idx.areas[fid]))
+        if distance_m > 0 and out:  # one projection for every layer's window candidates
+            keep = near_mask([p.geometry for p in out], geometry, distance_m)
+            out = [p for p, k in zip(out, keep) if k]
         return out
-
 
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";\n") if s.strip()]
