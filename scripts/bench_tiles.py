@@ -1,0 +1,143 @@
+"""Benchmark: vector tiles z5–z14 of a province-scale redline layer, EcoRedline next to tipg, same PostGIS.
+
+    python3 -m venv .bench-tipg && .bench-tipg/bin/pip install tipg uvicorn     # the peer, once
+    .venv/bin/python scripts/bench_tiles.py --tipg-python .bench-tipg/bin/python [--per-zoom 20]
+
+Both servers read the same table in the same throwaway cluster (tipg through a view of the current
+version's features). Uncached: EcoRedline has no tile cache yet and tipg has none. Prints Markdown for
+BENCHMARKS.md. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.domain.catalog import load_catalog  # noqa: E402
+from app.domain.models import Provenance  # noqa: E402
+from app.domain.mvt import lonlat_to_tile  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.store.postgis import PostgisStore  # noqa: E402
+from scripts.bench_import import machine  # noqa: E402
+from scripts.bench_screening import province_layers  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str], health: str) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            if httpx.get(health, timeout=1).status_code < 500:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError(f"{cmd[0]} did not start")
+
+
+def sample_tiles(bounds: tuple[float, float, float, float], per_zoom: int, seed: int = 3) -> dict[int, list]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for z in range(5, 15):
+        x0, y1 = lonlat_to_tile(bounds[0], bounds[1], z)
+        x1, y0 = lonlat_to_tile(bounds[2], bounds[3], z)
+        tiles = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+        pick = rng.choice(len(tiles), size=min(per_zoom, len(tiles)), replace=False)
+        out[z] = [tiles[i] for i in pick]
+    return out
+
+
+def measure(client: httpx.Client, urls: list[str]) -> tuple[list[float], int]:
+    ts, size = [], 0
+    for u in urls:
+        t = time.perf_counter()
+        r = client.get(u)
+        ts.append(time.perf_counter() - t)
+        assert r.status_code in (200, 204), (u, r.status_code)
+        size += len(r.content)
+    return ts, size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-zoom", type=int, default=20)
+    ap.add_argument("--redlines", type=int, default=3000)
+    ap.add_argument("--tipg-python", default=None, help="python of a venv with tipg and uvicorn installed")
+    args = ap.parse_args()
+    pgdir = Path(tempfile.mkdtemp(prefix="ecoredline-bench-pg-"))
+    url = subprocess.check_output([str(ROOT / "scripts/pgcluster.sh"), "start", str(pgdir)], text=True).strip()
+    procs: list[subprocess.Popen] = []
+    try:
+        store = PostgisStore(url, load_catalog(ROOT / "layers"), Settings(database_url=url))
+        data = province_layers(args.redlines, 4)["eco_redline"]
+        version = store.publish("eco_redline", data, Provenance(source_document="示意数据（非官方边界）"))
+        store.close()
+        verts = int(shapely.get_num_coordinates(data.geometries).sum())
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("CREATE VIEW redline_current AS SELECT fid AS id, attributes->>'name' AS name, geom"
+                      f" FROM feature WHERE version_id = '{version.id}'")
+            c.execute("VACUUM ANALYZE")
+        tiles = sample_tiles(version.bbox, args.per_zoom)
+        ours_port = free_port()
+        env = {**os.environ, "ECOREDLINE_DATABASE_URL": url, "ECOREDLINE_DATA_DIR": str(pgdir / "data")}
+        procs.append(start([sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory", "--port",
+                            str(ours_port), "--log-level", "warning"], env, f"http://127.0.0.1:{ours_port}/healthz"))
+        servers = {"EcoRedline (ST_AsMVT on the feature table)":
+                   lambda z, x, y: f"http://127.0.0.1:{ours_port}/tiles/eco_redline/{z}/{x}/{y}.mvt?v={version.id}"}
+        if args.tipg_python:
+            tport = free_port()
+            tenv = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]'}
+            procs.append(start([args.tipg_python, "-m", "uvicorn", "tipg.main:app", "--port", str(tport),
+                                "--log-level", "warning"], tenv, f"http://127.0.0.1:{tport}/collections"))
+            servers["tipg (same PostGIS, view of the same rows)"] = (
+                lambda z, x, y: f"http://127.0.0.1:{tport}/collections/public.redline_current/tiles/"
+                                f"WebMercatorQuad/{z}/{x}/{y}")
+        rows = []
+        with httpx.Client(timeout=120) as client:
+            for name, fn in servers.items():
+                measure(client, [fn(5, *tiles[5][0])])  # warm the pool
+                for z, zt in tiles.items():
+                    ts, size = measure(client, [fn(z, x, y) for x, y in zt])
+                    ts.sort()
+                    rows.append((z, name, ts[len(ts) // 2] * 1000, ts[min(len(ts) - 1, int(len(ts) * 0.95))] * 1000,
+                                 len(ts) / sum(ts), size / len(ts) / 1024))
+        print("## Vector tiles z5–z14 (uncached)\n")
+        print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        print(f"- machine: {machine()}")
+        print(f"- command: `.venv/bin/python scripts/bench_tiles.py --tipg-python .bench-tipg/bin/python "
+              f"--per-zoom {args.per_zoom} --redlines {args.redlines}`")
+        print(f"- layer: {len(data.geometries):,} redline polygons, {verts:,} vertices (synthetic, 示意数据); "
+              f"{args.per_zoom} random tiles per zoom inside the layer's extent, requested one after another\n")
+        print("| z | server | p50 ms | p95 ms | tiles/s | KiB/tile |")
+        print("|---:|---|---:|---:|---:|---:|")
+        for z, name, p50, p95, rate, kib in sorted(rows):
+            print(f"| {z} | {name} | {p50:.1f} | {p95:.1f} | {rate:.1f} | {kib:.1f} |")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+        subprocess.run([str(ROOT / "scripts/pgcluster.sh"), "stop", str(pgdir)], check=False)
+
+
+if __name__ == "__main__":
+    main()
