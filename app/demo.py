@@ -734,3 +734,24 @@ def write_demo_layers(out_dir: Path) -> list[DemoLayer]:
         _write_geojson(path, kind, features)
         layers.append(DemoLayer(layer_id=kind, kind=kind, path=path, name_zh=_name(name_zh)))
     return layers
+
+
+def sample_boundary_txt(redline: BaseGeometry, width_m: float = 600.0, height_m: float = 400.0) -> str:
+    """A 界址点 TXT (勘测定界 exchange format, CGCS2000 3° zone with prefix) for a rectangle centred on the
+    redline's edge: a sample planners can try the page with (示意数据, like the layers)."""
+    from pyproj import Transformer
+
+    edge = redline.boundary.interpolate(0.3, normalized=True)
+    zone = round(edge.x / 3)
+    epsg = 4513 + zone - 25
+    tr = Transformer.from_crs(4490, epsg, always_xy=True)
+    e, n = tr.transform(edge.x, edge.y)
+    corners = [(n + height_m / 2, e - width_m / 2), (n + height_m / 2, e + width_m / 2),
+               (n - height_m / 2, e + width_m / 2), (n - height_m / 2, e - width_m / 2)]
+    corners.append(corners[0])
+    area_ha = width_m * height_m / 10_000
+    lines = ["[属性描述]", "格式版本号=1.01版本", "数据产生单位=EcoRedline 示意数据生成器", "坐标系=2000国家大地坐标系",
+             "几度分带=3", "投影类型=高斯克吕格", "计量单位=米", f"带号={zone}", "精度=0.001", "[地块坐标]",
+             f"{len(corners)},{area_ha:.4f},DK01,示例地块（示意）,面,,工业用地,,@"]
+    lines += [f"J{i % 4 + 1},1,{x:.3f},{y:.3f}" for i, (x, y) in enumerate(corners)]
+    return "\n".join(lines) + "\n"

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = 512
     cpu_threads: int = 4
     """Threads per worker for ingest and screening (CPU-bound: about the number of cores)."""
+    basemap_url: str | None = None
+    """An XYZ raster basemap for the pages, e.g. 天地图 with a key; unset: no request leaves the server."""
+    basemap_attribution: str = ""
     sliver_m2: float = 1.0
     """Overlaps smaller than this (m², GK plane) count as touching, not overlapping."""
 

@@ -8,9 +8,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import routes_footprints, routes_layers, routes_screenings, routes_tiles
+from app.api import (
+    routes_footprints,
+    routes_layers,
+    routes_pages,
+    routes_reports,
+    routes_screenings,
+    routes_tiles,
+)
 from app.api.deps import load_api_keys
 from app.api.errors import add_exception_handlers
 from app.api.middleware import ServerTimingMiddleware
@@ -19,6 +27,7 @@ from app.screening.setup import build_screener
 from app.settings import Settings, get_settings
 from app.store import open_store
 from app.store.base import LayerStore
+from app.web import STATIC_DIR, VENDORS, vendor_dir
 
 
 def create_app(settings: Settings | None = None, store: LayerStore | None = None) -> FastAPI:
@@ -49,6 +58,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.api_keys = load_api_keys(settings.api_keys_file)
+    app.state.illustrative_cache = {}
     add_exception_handlers(app)
     app.add_middleware(ServerTimingMiddleware)
 
@@ -68,4 +78,9 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.include_router(routes_footprints.router)
     app.include_router(routes_screenings.router)
     app.include_router(routes_tiles.router)
+    app.include_router(routes_reports.router)
+    app.include_router(routes_pages.router)
+    for name in VENDORS:  # map libraries from their PyPI packages: no CDN
+        app.mount(f"/static/vendor/{name}", StaticFiles(directory=vendor_dir(name)), name=f"vendor-{name}")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

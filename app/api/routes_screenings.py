@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import run_cpu
 from app.api.routes_footprints import read_upload
 from app.domain.screening import ProjectSpec
+from app.screening.attributes import load_project_attributes
 from app.screening.industries import LEVEL_ZH
 from app.screening.service import Screener
 
@@ -49,3 +50,9 @@ def industries(request: Request, q: str = "", limit: int = 20) -> dict[str, Any]
     return {"q": q, "industries": [
         {"code": i.code, "name": i.name, "level": i.level, "level_zh": LEVEL_ZH[i.level],
          "flags": list(table.flags_for(i.code))} for i in rows]}
+
+
+@router.get("/api/project-attributes")
+def project_attributes(request: Request) -> dict[str, Any]:
+    attrs = load_project_attributes(request.app.state.settings.layers_dir)
+    return {"attributes": [a.to_dict() for a in attrs]}

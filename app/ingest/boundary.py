@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,27 @@ class _Raw:
 
 def note(code: str, zh: str, en: str, line: int | None = None) -> dict[str, Any]:
     return {"code": code, "message_zh": zh, "message_en": en, **({"line": line} if line else {})}
+
+
+_CRS_NOTES_EN = [
+    (re.compile(r"^WGS 84 经纬度按 CGCS2000"), lambda m: "WGS 84 lon/lat read as CGCS2000 (EPSG:4490): the two "
+     "differ by centimetres"),
+    (re.compile(r"^经纬度坐标，按 CGCS2000"), lambda m: "Lon/lat coordinates, read as CGCS2000 geographic (EPSG:4490)"),
+    (re.compile(r"^文件声明 (.+)，但坐标不是经纬度"), lambda m: f"The file declares {m.group(1)} but the coordinates "
+     "are not lon/lat: the declaration is ignored and the CRS inferred from the coordinates"),
+    (re.compile(r"^高斯-克吕格坐标，带号前缀 (\d+)：CGCS2000 ([36])° 分带第 \d+ 带 \((EPSG:\d+)\)(；X/Y 轴互换)?"),
+     lambda m: f"Gauss–Krüger coordinates with zone prefix {m.group(1)}: CGCS2000 {m.group(2)}° zone {m.group(1)} "
+     f"({m.group(3)})" + ("; X/Y swapped (X is the northing)" if m.group(4) else "")),
+]
+
+
+def crs_note(text: str) -> dict[str, Any]:
+    """A CRS note in both languages (the resolver words them in Chinese)."""
+    for pattern, english in _CRS_NOTES_EN:
+        m = pattern.match(text)
+        if m:
+            return note("W_CRS", text, english(m))
+    return note("W_CRS", text, text)
 
 
 def _zone_crs(options: BoundaryOptions) -> str | None:
@@ -138,7 +160,7 @@ def read_geojson_object(obj: dict[str, Any], options: BoundaryOptions | None = N
         raise refuse("E_BOUNDARY_EMPTY", "没有几何", "No geometry was given")
     res = resolve_crs("EPSG:4326", _zone_crs(options), geoms, "geometry")  # RFC 7946: CRS84
     fp = _finish(_Raw(geoms, res, "GeoJSON (JSON)", [Parcel(index=i + 1) for i in range(len(geoms))],
-                      [note("W_CRS", n, n) for n in res.notes]), options)
+                      [crs_note(n) for n in res.notes]), options)
     fp.echo.input_sha256 = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
     return fp
 
@@ -223,7 +245,7 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
                       and rec[k] is not None), None)
         parcels.append(Parcel(index=i + 1, name=label,
                               attributes={k: plain_value(v) for k, v in rec.items() if _present(v)}))
-    warnings = [note("W_CRS", n, n) for n in res.notes]
+    warnings = [crs_note(n) for n in res.notes]
     return _Raw(raw.geoms, res, raw.driver or fmt, parcels, warnings, raw.encoding)
 
 

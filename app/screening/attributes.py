@@ -1,0 +1,47 @@
+"""The project facts the rules may ask for (``layers/project_attributes.yaml``), for forms and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TYPES = {"bool", "number", "int", "choice"}
+
+
+@dataclass(frozen=True)
+class ProjectAttribute:
+    name: str
+    type: str
+    zh: str
+    en: str
+    choices: tuple[tuple[Any, str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "zh": self.zh, "en": self.en,
+                "choices": [{"value": v, "zh": zh, "en": en} for v, zh, en in self.choices]}
+
+
+@cache
+def load_project_attributes(layers_dir: Path) -> tuple[ProjectAttribute, ...]:
+    doc = yaml.safe_load((layers_dir / "project_attributes.yaml").read_text(encoding="utf-8"))
+    out = []
+    for name, spec in doc["attributes"].items():
+        if spec["type"] not in TYPES:
+            raise ValueError(f"project_attributes.yaml: {name}: unknown type {spec['type']!r}")
+        choices = tuple((v, c["zh"], c["en"]) for v, c in (spec.get("choices") or {}).items())
+        out.append(ProjectAttribute(name, spec["type"], spec["zh"], spec["en"], choices))
+    return tuple(out)
+
+
+def attribute_label(name: str, lang: str = "zh") -> str:
+    """``排气筒高度（米） (stack_height_m)``: the label a person reads, with the key the API takes."""
+    from app.settings import get_settings
+
+    for a in load_project_attributes(get_settings().layers_dir):
+        if a.name == name:
+            return f"{a.en if lang == 'en' else a.zh} ({name})"
+    return name
