@@ -217,15 +217,22 @@ def _attr(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--gcj02", is_flag=True, help="lon/lat come from a web map (GCJ-02).")
 @click.option("--accept-datum-approximation", is_flag=True, help="Read 西安80/北京54 without parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print the screening record as JSON.")
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a report: out.html, out.pdf, out.xlsx or out.geojson.")
+@click.option("--lang", default="zh", type=click.Choice(["zh", "en"]), help="Language of the report.")
 def screen(file: Path, industry: str, action: str, name: str | None, attrs: tuple[str, ...], crs: str | None,
            zone: int | None, layer: str | None, encoding: str | None, gcj02: bool,
-           accept_datum_approximation: bool, as_json: bool) -> None:
+           accept_datum_approximation: bool, as_json: bool, report_path: Path | None, lang: str) -> None:
     """Screen a boundary FILE; exit 0 allowed/conditional, 3 restricted, 4 prohibited, 5 incomplete, 2 refused."""
     from app.domain.screening import VERDICT_ZH, ProjectSpec
     from app.ingest.boundary import BoundaryOptions, read_boundary
     from app.screening.setup import build_screener
 
     s = get_settings()
+    if report_path is not None:
+        from app.reports.files import check_report_path
+
+        check_report_path(report_path)
     project_attrs = _attr(attrs)
     options = BoundaryOptions(crs=crs, zone=zone, gcj02=gcj02, layer=layer, encoding=encoding,
                               linear=bool(project_attrs.get("linear")),
@@ -239,6 +246,13 @@ def screen(file: Path, industry: str, action: str, name: str | None, attrs: tupl
     try:
         record = build_screener(store, s).screen_and_keep(footprint, project, input_bytes=data, input_kind="file",
                                                            options=options)
+        if report_path is not None:
+            from app.domain.catalog import load_catalog
+            from app.reports import illustrative_versions
+            from app.reports.files import write_report
+
+            demo = illustrative_versions(store, list(record["layer_versions"].values()), {})
+            write_report(report_path, record, load_catalog(s.layers_dir), lang, demo)
     finally:
         store.close()
     if as_json:

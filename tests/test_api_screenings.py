@@ -124,6 +124,16 @@ def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
     r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 5 and "待补充信息" in r.stdout  # stack_height_m not given
+    # --report writes the rendering the suffix names, beside the record kept
+    for suffix, magic in ((".pdf", b"%PDF-"), (".xlsx", b"PK"), (".html", b"<!doctype html>"), (".geojson", b"{")):
+        out = tmp_path / f"report{suffix}"
+        r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new",
+                            "--report", str(out), "--lang", "en"], env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 5 and out.read_bytes().startswith(magic), r.stderr
+    assert "Information needed" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new",
+                        "--report", str(tmp_path / "report.doc")], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "E_REPORT_FORMAT" in r.stderr
     bad = tmp_path / "bad.txt"
     bad.write_text("[地块坐标]\nJ1，1，3270000，35380000\n", encoding="utf-8")
     r = subprocess.run([ECOREDLINE, "screen", str(bad), "--industry", "C2614", "--action", "new"], env=env,
