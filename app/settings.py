@@ -29,11 +29,19 @@ class Settings(BaseSettings):
     max_upload_mb: int = 512
     cpu_threads: int = 4
     """Threads per worker for ingest and screening (CPU-bound: about the number of cores)."""
+    tile_cache: bool = True
+    """Keep rendered vector tiles on disk, keyed by layer version (never stale: versions never change)."""
+    tile_cache_dir: Path | None = None
+    """Where (default: ``data_dir/tiles``)."""
     basemap_url: str | None = None
     """An XYZ raster basemap for the pages, e.g. 天地图 with a key; unset: no request leaves the server."""
     basemap_attribution: str = ""
     sliver_m2: float = 1.0
     """Overlaps smaller than this (m², GK plane) count as touching, not overlapping."""
+
+    @property
+    def tile_cache_root(self) -> Path | None:
+        return (self.tile_cache_dir or self.data_dir / "tiles") if self.tile_cache else None
 
     @property
     def store_kind(self) -> str:

@@ -111,3 +111,74 @@ def test_both_stores_draw_the_same_tile(tmp_path, catalog, pg_url):
         (na, ga), (nb, gb) = a[k], b[k]
         assert na == nb and ga.area == pytest.approx(gb.area, rel=0.05)
         assert ga.centroid.distance(gb.centroid) < 2
+
+
+def wiggly_circle(cx: float, cy: float, r: float, n: int = 4000) -> shapely.Polygon:
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    rr = r * (1 + 0.02 * np.sin(40 * a))
+    return shapely.Polygon(np.column_stack([cx + rr * np.cos(a), cy + rr * np.sin(a)]))
+
+
+def vertices(feature: dict) -> int:
+    return sum(len(ring) for ring in feature["geometry"]["coordinates"])
+
+
+def test_low_zooms_read_the_generalised_bands_and_keep_every_feature(client, store):
+    from tests.geodata import ORIGIN
+
+    big = wiggly_circle(ORIGIN[0], ORIGIN[1], 5000)
+    tiny = gk_box(20_000, 0, 50)  # 50 m: far below one tile unit at z5 (~300 m)
+    publish(store, [big, tiny], ["大", "小"])
+    counts = {}
+    for z in (5, 9, 12):
+        x, y = tile_of(big, z)
+        r = client.get(f"/tiles/redline/{z}/{x}/{y}.mvt")
+        assert r.status_code == 200
+        feats = {f["properties"]["name"]: f for f in decode(r.content)}
+        counts[z] = vertices(feats["大"])
+        if z == 5:
+            assert "小" in feats  # kept (at a minimum mapping size), not dropped
+    # z5 reads band 5 (one unit at z5 ~ 300 m), z9 band 9, z12 the full 4,000 vertices clipped to the tile
+    assert counts[5] < counts[9] < counts[12] and counts[5] < 100, counts
+
+
+def test_tile_cache_is_keyed_by_version(client, store, tmp_path):
+    v1 = publish(store, [gk_box(0, 0, 300)], ["旧"])
+    x, y = tile_of(gk_box(0, 0, 300), 14)
+    first = client.get(f"/tiles/redline/14/{x}/{y}.mvt")
+    again = client.get(f"/tiles/redline/14/{x}/{y}.mvt")
+    assert first.headers["x-tile-cache"] == "miss" and again.headers["x-tile-cache"] == "hit"
+    assert again.content == first.content
+    cached = list((tmp_path / "tiles").glob(f"{v1.id}.*/14/{x}/{y}.mvt"))
+    assert len(cached) == 1 and cached[0].read_bytes() == first.content
+    empty = [client.get("/tiles/redline/14/0/0.mvt") for _ in range(2)]
+    assert [r.status_code for r in empty] == [204, 204] and empty[1].headers["x-tile-cache"] == "hit"
+    # a re-published layer is a new version: its own cache entries, never the old tile
+    publish(store, [gk_box(0, 0, 300)], ["新"])
+    fresh = client.get(f"/tiles/redline/14/{x}/{y}.mvt")
+    assert fresh.headers["x-tile-cache"] == "miss" and [f["properties"]["name"] for f in decode(fresh.content)] == ["新"]
+    assert [f["properties"]["name"] for f in decode(client.get(f"/tiles/redline/14/{x}/{y}.mvt",
+                                                                params={"v": v1.id}).content)] == ["旧"]
+
+
+def test_tile_cache_can_be_turned_off(store, tmp_path):
+    publish(store, [gk_box(0, 0, 300)], ["甲"])
+    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", tile_cache=False)
+    with TestClient(create_app(settings, store=store)) as c:
+        x, y = tile_of(gk_box(0, 0, 300), 14)
+        assert c.get(f"/tiles/redline/14/{x}/{y}.mvt").headers["x-tile-cache"] == "off"
+    assert not (tmp_path / "tiles").exists()
+
+
+def test_bands():
+    from app.domain.tilebands import BANDS, band_for, generalise
+
+    assert [band_for(z) for z in (0, 5, 6, 7, 8, 9, 10, 11, 12, 22)] == [5, 5, 7, 7, 9, 9, 11, 11, None, None]
+    geoms = to_lonlat(np.array([wiggly_circle(380_000, 3_270_000, 3000), gk_box(0, 0, 20)], dtype=object))
+    bands = generalise(geoms)
+    assert [b.zoom for b in bands] == list(BANDS)
+    sizes = [int(shapely.get_num_coordinates(b.geoms).sum()) for b in bands]
+    assert sizes == sorted(sizes) and sizes[-1] < 4000
+    assert all(list(b.fids) == [0, 1] and shapely.is_valid(b.geoms).all() for b in bands)
+    points = to_lonlat(np.array([shapely.Point(380_000, 3_270_000)], dtype=object))
+    assert generalise(points) == []

@@ -27,6 +27,7 @@ from app.screening.setup import build_screener
 from app.settings import Settings, get_settings
 from app.store import open_store
 from app.store.base import LayerStore
+from app.tiles.cache import TileCache
 from app.web import STATIC_DIR, VENDORS, vendor_dir
 
 
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.state.catalog = load_catalog(settings.layers_dir)
     app.state.api_keys = load_api_keys(settings.api_keys_file)
     app.state.illustrative_cache = {}
+    root = settings.tile_cache_root
+    app.state.tile_cache = TileCache(root) if root else None
     add_exception_handlers(app)
     app.add_middleware(ServerTimingMiddleware)
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 from app.api.deps import run_cpu
 from app.domain.errors import InputRefused
 from app.domain.mvt import check_tile
+from app.tiles.cache import TileCache, cache_key
 from app.tiles.tilejson import tilejson
 
 router = APIRouter(tags=["tiles"])
@@ -40,7 +41,16 @@ async def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | No
                else "public, max-age=60", "Access-Control-Allow-Origin": "*"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    data = await run_cpu(request, request.app.state.store.tile, version.id, z, x, y, layer)
+    cache: TileCache | None = request.app.state.tile_cache
+    key = cache_key(version)
+    data = cache.get(key, z, x, y) if cache else None
+    if data is None:
+        data = await run_cpu(request, request.app.state.store.tile, version.id, z, x, y, layer)
+        if cache:
+            cache.put(key, z, x, y, data)
+        headers["X-Tile-Cache"] = "miss" if cache else "off"
+    else:
+        headers["X-Tile-Cache"] = "hit"
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)

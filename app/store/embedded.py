@@ -40,6 +40,7 @@ from app.domain.models import (
 )
 from app.domain.mvt import BUFFER, EXTENT, tile_bounds_3857
 from app.domain.mvt import encode as encode_mvt
+from app.domain.tilebands import BANDS, band_for, simplify_band
 from app.settings import Settings
 from app.store.base import (
     BBox,
@@ -182,6 +183,7 @@ class EmbeddedStore:
         self._cache: OrderedDict[str, _VersionIndex] = OrderedDict()
         self._tile_cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_versions
+        self._tile_cache_size = cache_versions * (1 + len(BANDS))  # a version's features and its bands
         self._cache_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -421,16 +423,39 @@ class EmbeddedStore:
         entry = (fids, merc, [json.loads(r[1]) for r in rows], shapely.STRtree(merc))
         with self._cache_lock:
             self._tile_cache[key] = entry
-            while len(self._tile_cache) > self._cache_size:
+            while len(self._tile_cache) > self._tile_cache_size:
+                self._tile_cache.popitem(last=False)
+        return entry
+
+    def _tile_band(self, vid: str, zoom: int) -> tuple[np.ndarray, np.ndarray, shapely.STRtree]:
+        """A version's features generalised for a zoom band (app/domain/tilebands.py), built on first use."""
+        key = f"band:{vid}:{zoom}"
+        with self._cache_lock:
+            hit = self._tile_cache.get(key)
+        if hit is not None:
+            return hit
+        fids, merc, _props, _tree = self._tile_index(vid)
+        if len(merc) and np.all(shapely.get_dimensions(merc) == 0):
+            entry = (np.arange(len(fids)), merc, _tree)  # points: nothing to generalise
+        else:
+            band = simplify_band(merc, np.arange(len(fids), dtype=np.int64), zoom)
+            entry = (band.fids, band.geoms, shapely.STRtree(band.geoms))
+        with self._cache_lock:
+            self._tile_cache[key] = entry
+            while len(self._tile_cache) > self._tile_cache_size:
                 self._tile_cache.popitem(last=False)
         return entry
 
     def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:
         fids, merc, props, tree = self._tile_index(version_id)
+        band = band_for(z)
+        rows = np.arange(len(fids))
+        if band is not None:
+            rows, merc, tree = self._tile_band(version_id, band)
         b = tile_bounds_3857(z, x, y)
         pad = (b[2] - b[0]) * BUFFER / EXTENT
         cand = np.sort(tree.query(shapely.box(b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad)))
-        return encode_mvt(layer_name, fids[cand], merc[cand], [props[i] for i in cand], z, x, y)
+        return encode_mvt(layer_name, fids[rows[cand]], merc[cand], [props[i] for i in rows[cand]], z, x, y)
 
     # -- screening records -------------------------------------------------------------------
     def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:

@@ -29,6 +29,7 @@ from app.domain.models import (
     version_id,
 )
 from app.domain.mvt import BUFFER, EXTENT
+from app.domain.tilebands import band_for, generalise
 from app.settings import Settings
 from app.store import migrations
 from app.store.base import (
@@ -74,6 +75,7 @@ class PostgisStore:
             name="ecoredline",
         )
         self.pool.wait(timeout=30)
+        self._bands_known: dict[str, bool] = {}
         with self.pool.connection() as conn:
             migrations.upgrade(conn)
 
@@ -97,8 +99,9 @@ class PostgisStore:
         areas = ellipsoidal_areas(data.geometries)
         # pieces are cut on the other core while the features stream in (ST_Subdivide in PostGIS 3.3 is
         # ~14× slower for the same result: see BENCHMARKS.md)
-        with ThreadPoolExecutor(1) as bg, self.pool.connection() as conn, conn.transaction():
+        with ThreadPoolExecutor(2) as bg, self.pool.connection() as conn, conn.transaction():
             pieces_job = bg.submit(subdivide, data.geometries, self.settings.subdivide_max_vertices)
+            bands_job = bg.submit(generalise, data.geometries)
             conn.execute("INSERT INTO layer (id, kind) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                          (layer_id, data.kind))
             kind, seq = conn.execute(
@@ -135,6 +138,15 @@ class PostgisStore:
                     for f, g in zip(owner.tolist(), piece_wkb, strict=True):
                         copy.write_row((vid, f, g))
                 note("pieces", 1, 1)
+                bands = bands_job.result()
+                with cur.copy("COPY feature_band (version_id, band, fid, geom) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "int2", "int4", "bytea"])
+                    for band in bands:
+                        band_wkb = shapely.to_wkb(shapely.set_srid(band.geoms, 3857), include_srid=True)
+                        for f, g in zip(band.fids.tolist(), band_wkb, strict=True):
+                            copy.write_row((vid, band.zoom, f, g))
+                conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
+                note("bands", 1, 1)
             conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
             note("switch", 1, 1)
         return self.get_version(vid)
@@ -218,10 +230,33 @@ class PostgisStore:
         return Feature(feature_key(version_id, fid), row[0], version_id, fid, row[1], shapely.from_wkb(row[2]))
 
     # -- vector tiles ------------------------------------------------------------------------
+    def _has_bands(self, version_id: str) -> bool:
+        known = self._bands_known.get(version_id)
+        if known is None:
+            with self.pool.connection() as conn:
+                row = conn.execute("SELECT tile_bands FROM layer_version WHERE id = %s", (version_id,)).fetchone()
+            known = self._bands_known[version_id] = bool(row and row[0])  # versions never change
+        return known
+
     def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:
         # ST_AsMVTGeom clips and snaps to the tile grid itself; an explicit ST_SimplifyPreserveTopology
-        # first made low zooms 5× slower (measured: z5 690 ms → tipg's 124 ms). Pre-generalised
-        # geometry per zoom band is what low zooms of big layers still need.
+        # first made low zooms 5× slower (measured: z5 690 ms → tipg's 124 ms). Low zooms read the
+        # geometry generalised per zoom band at publish, already in Web Mercator.
+        band = band_for(z)
+        if band is not None and self._has_bands(version_id):
+            sql = (
+                "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
+                " ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s) AS envm)"
+                " SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ("
+                "  SELECT t.fid, f.attributes, ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
+                "   FROM b, feature_band t JOIN feature f ON f.version_id = t.version_id AND f.fid = t.fid"
+                "   WHERE t.version_id = %(vid)s AND t.band = %(band)s AND t.geom && b.envm) q"
+                " WHERE q.geom IS NOT NULL"
+            )
+            with self.pool.connection() as conn:
+                row = conn.execute(sql, {"z": z, "x": x, "y": y, "m": BUFFER / EXTENT, "name": layer_name,
+                                         "vid": version_id, "band": band}).fetchone()
+            return bytes(row[0]) if row and row[0] else b""
         sql = (
             "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env3857,"
             " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s), 4490) AS env)"
