@@ -2,9 +2,9 @@
 
 A province's redline layer has millions of vertices; a z5 tile covers most of it, and clipping and
 quantising every vertex per request took seconds (BENCHMARKS.md). Each band keeps the features in
-Web Mercator simplified to one tile unit (1/4096 of a tile) at the band's highest zoom — below what
-the tile grid can show. Zooms above the last band read
-the full-resolution features. Both stores build the bands from this one function.
+Web Mercator simplified to a quarter of a screen pixel at the band's highest zoom (4 of the tile's
+4,096 units; a displayed tile is 256–512 px wide) — below what a map can show. Zooms above the last
+band read the full-resolution features. Both stores build the bands from this one function.
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ from app.domain.crs import STORAGE_EPSG
 from app.domain.geometry import from_crs
 from app.domain.mvt import pixel_m
 
-BANDS: tuple[int, ...] = (5, 7, 9, 11)
-"""The highest zoom each band serves: band 5 serves z0–5, band 7 z6–7, band 9 z8–9, band 11 z10–11."""
+BANDS: tuple[int, ...] = (5, 6, 7, 8, 9, 11)
+"""The highest zoom each band serves: band 5 serves z0–5, bands 6–9 their own zoom, band 11 z10–11.
+Low zooms have a band each: a band one zoom too fine doubled the vertices a z6 tile had to quantise."""
+
+
+TOLERANCE_UNITS = 4
+"""Douglas–Peucker tolerance in tile units at the band's zoom (1 unit = 1/16 px of a 256-px tile)."""
 
 
 def band_for(z: int) -> int | None:
@@ -52,13 +57,13 @@ def generalise(geoms_4490: np.ndarray, fids: np.ndarray | None = None, merc: np.
 def simplify_band(merc: np.ndarray, fids: np.ndarray, zoom: int) -> Band:
     """One band of features already in EPSG:3857."""
     dims = shapely.get_dimensions(merc)
-    unit = pixel_m(zoom)
-    simple = shapely.simplify(merc, unit, preserve_topology=False)
-    # a polygon within a few units collapses under the tile grid: a square of two units on its centre
-    # keeps it on the map (a minimum mapping size, as printed maps do), its attributes intact
-    tiny = (dims == 2) & (shapely.area(simple) < 4 * unit * unit) & ~shapely.is_empty(merc)
+    tol = pixel_m(zoom) * TOLERANCE_UNITS
+    simple = shapely.simplify(merc, tol, preserve_topology=False)
+    # a polygon within the tolerance collapses: a square of twice the tolerance on its centre keeps it
+    # on the map (half a pixel: a minimum mapping size, as printed maps have), its attributes intact
+    tiny = (dims == 2) & (shapely.area(simple) < 4 * tol * tol) & ~shapely.is_empty(merc)
     if tiny.any():
-        simple[tiny] = shapely.buffer(shapely.centroid(merc[tiny]), unit, cap_style="square")
+        simple[tiny] = shapely.buffer(shapely.centroid(merc[tiny]), tol, cap_style="square")
     bad = (dims == 2) & ~shapely.is_valid(simple)
     if bad.any():
         simple[bad] = shapely.make_valid(simple[bad])
