@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     """Keep rendered vector tiles on disk, keyed by layer version (never stale: versions never change)."""
     tile_cache_dir: Path | None = None
     """Where (default: ``data_dir/tiles``)."""
+    tile_cache_max_zoom: int = 16
+    """Deeper tiles are cheap to render and are not kept (they would only fill the disk)."""
     basemap_url: str | None = None
     """An XYZ raster basemap for the pages, e.g. 天地图 with a key; unset: no request leaves the server."""
     basemap_attribution: str = ""

@@ -131,6 +131,12 @@ def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
                             "--report", str(out), "--lang", "en"], env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == 5 and out.read_bytes().startswith(magic), r.stderr
     assert "Information needed" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    fc = json.loads((tmp_path / "report.geojson").read_text(encoding="utf-8"))
+    assert fc["features"][0]["properties"]["role"] == "footprint" and fc["ecoredline"]["input_sha256"]
+    r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new",
+                        "--report", str(tmp_path / "no" / "such" / "dir.pdf")], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "E_REPORT_WRITE" in r.stderr
     r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new",
                         "--report", str(tmp_path / "report.doc")], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "E_REPORT_FORMAT" in r.stderr

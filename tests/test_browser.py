@@ -156,6 +156,9 @@ def test_viewer_renders_the_layers_from_tiles_and_opens_a_popup(page, server, re
     text = popup.inner_text()
     assert "生态保护红线" in text and feats[0]["properties"]["name"] in text
     assert "eco_redline.v1" in text and "示意数据（非官方边界）" in text and "来源" in text
+    # the popup completes itself with each feature's full attributes (tiles leave long texts out)
+    page.page.locator("#popup .feature[data-layer='control_unit'][data-complete='1']").first.wait_for()
+    assert "空间布局约束" in popup.inner_text()
     page.shot("viewer-popup", store_of(server, request))
 
     # the cursor read-out: lon/lat and the local 3° GK zone, checked against PROJ

@@ -147,10 +147,30 @@ def test_result_page_in_both_languages(client, record):
     assert m.status_code == 200 and "/static/vendor/leaflet/leaflet.js" in m.text and "https://" not in m.text
 
 
-@pytest.mark.parametrize("path", ["report.pdf", "report.html", "report.xlsx", "result.geojson"])
-def test_reports_of_an_unknown_record_are_404(client, path):
-    r = client.get(f"/api/screenings/S0-nope/{path}")
+@pytest.mark.parametrize("path", ["/api/screenings/S0-nope/report.pdf", "/api/screenings/S0-nope/report.html",
+                                  "/api/screenings/S0-nope/report.xlsx", "/api/screenings/S0-nope/result.geojson",
+                                  "/screenings/S0-nope", "/screenings/S0-nope/map.html?lang=xx"])
+def test_renderings_of_an_unknown_record_are_404(client, path):
+    r = client.get(path)
     assert r.status_code == 404 and r.json()["error"]["code"] == "E_SCREENING_NOT_FOUND"
+
+
+def test_names_from_imported_files_cannot_inject_script(client, store, tmp_path):
+    """Feature names and provenance come from agency files: pages, maps and reports escape them."""
+    from app.domain.models import ImportReport, LayerData, Provenance
+
+    evil = "<img src=x onerror=alert(1)>`${alert(2)}`</script><script>alert(3)</script>"
+    data = LayerData("eco_redline", np.array([to_lonlat(gk_box(-3000, 0, 1000))], dtype=object),
+                     [{"name": evil}], ImportReport(file_sha256="0" * 64))
+    store.publish("redline", data, Provenance(source_document=evil, authority=evil))
+    site = json.loads(shapely.to_geojson(to_lonlat(gk_box(-2500, 0, 1000))))
+    rec = client.post("/api/screenings", json={"geometry": site, "project": PROJECT}).json()
+    for path in (f"/screenings/{rec['id']}/map.html", f"/screenings/{rec['id']}",
+                 f"/api/screenings/{rec['id']}/report.html", "/", "/screen"):
+        body = client.get(path).text
+        assert "<img src=x" not in body and "<script>alert(3)" not in body, path
+        if path.endswith("map.html"):  # folium's tooltips are JS template literals
+            assert "${alert(2)}" not in body and "`${" not in body
 
 
 def test_pages_and_vendor_libraries_are_served_locally(client):
@@ -158,7 +178,7 @@ def test_pages_and_vendor_libraries_are_served_locally(client):
         r = client.get(path)
         assert r.status_code == 200
         refs = re.findall(r'(?:src|href)=["\']([^"\']+)', r.text)
-        assert refs and all(u.startswith("/") for u in refs), refs
+        assert refs and all(u.startswith("/") and not u.startswith("//") for u in refs), refs
         for u in refs:
             if u.startswith("/static/"):
                 assert client.get(u).status_code == 200, u
@@ -185,3 +205,14 @@ def test_every_warning_has_an_english_message(client):
     r = client.post("/api/footprints/preview", json={"geometry": geometry})
     warnings = r.json()["footprint"]["warnings"]
     assert warnings and all(not cjk.search(w["message_en"]) for w in warnings), warnings
+    notes = []
+    for name in ("swapped_axes.txt", "lonlat.txt", "area_mismatch.txt", "count_wrong.txt", "closing_missing.txt"):
+        data = (PROJECT_ROOT / "tests/data/jzd" / name).read_bytes()
+        r = client.post("/api/footprints/preview", files={"file": (name, data)})
+        assert r.status_code == 200, (name, r.text)
+        echo = r.json()["footprint"]
+        notes += echo["warnings"] + echo["repairs"]
+    def chinese(text: str) -> bool:  # the TXT format's own section names ([属性描述]) are quoted as they are
+        return bool(cjk.search(re.sub(r"\[[^\]]*\]", "", text)))
+
+    assert len(notes) >= 5 and not [w for w in notes if chinese(w["message_en"])]

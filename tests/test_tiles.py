@@ -65,7 +65,7 @@ def test_empty_tiles_invalid_tiles_and_unknown_layers(client, store):
 
 
 def test_tiles_are_versioned_and_cacheable(client, store):
-    v1 = publish(store, [gk_box(0, 0, 300)], ["旧"])
+    v1 = publish(store, [gk_box(0, 0, 300), gk_box(20_000, 0, 300)], ["旧", "远"])
     x, y = tile_of(gk_box(0, 0, 300), 14)
     first = client.get(f"/tiles/redline/14/{x}/{y}.mvt", params={"v": v1.id})
     assert "immutable" in first.headers["cache-control"] and v1.id in first.headers["etag"]
@@ -85,7 +85,12 @@ def test_tilejson(client, store):
     v = publish(store, [gk_box(0, 0, 300), gk_box(5000, 0, 300)], ["甲", "乙"])
     tj = client.get("/tiles/redline/tilejson.json").json()
     assert tj["tilejson"] == "3.0.0"
-    assert tj["tiles"] == [f"http://testserver/tiles/redline/{{z}}/{{x}}/{{y}}.mvt?v={v.id}"]
+    from app.tiles.cache import cache_key
+
+    stamp = cache_key(v).rsplit(".", 1)[1]
+    assert tj["tiles"] == [f"http://testserver/tiles/redline/{{z}}/{{x}}/{{y}}.mvt?v={v.id}&s={stamp}"]
+    r = client.get(tj["tiles"][0].replace("http://testserver", "").format(z=14, x=0, y=0))
+    assert r.status_code == 204 and stamp in r.headers["etag"]
     assert tj["vector_layers"][0]["id"] == "redline" and tj["vector_layers"][0]["fields"]["name"] == "String"
     x0, y0, x1, y1 = tj["bounds"]
     assert 103 < x0 < x1 < 104.5 and 29 < y0 < y1 < 30 and 0 <= tj["minzoom"] < tj["maxzoom"] <= 30
@@ -143,7 +148,7 @@ def test_low_zooms_read_the_generalised_bands_and_keep_every_feature(client, sto
 
 
 def test_tile_cache_is_keyed_by_version(client, store, tmp_path):
-    v1 = publish(store, [gk_box(0, 0, 300)], ["旧"])
+    v1 = publish(store, [gk_box(0, 0, 300), gk_box(20_000, 0, 300)], ["旧", "远"])
     x, y = tile_of(gk_box(0, 0, 300), 14)
     first = client.get(f"/tiles/redline/14/{x}/{y}.mvt")
     again = client.get(f"/tiles/redline/14/{x}/{y}.mvt")
@@ -151,7 +156,8 @@ def test_tile_cache_is_keyed_by_version(client, store, tmp_path):
     assert again.content == first.content
     cached = list((tmp_path / "tiles").glob(f"{v1.id}.*/14/{x}/{y}.mvt"))
     assert len(cached) == 1 and cached[0].read_bytes() == first.content
-    empty = [client.get("/tiles/redline/14/0/0.mvt") for _ in range(2)]
+    ex, ey = tile_of(gk_box(10_000, 0, 300), 14)  # inside the layer's extent, between its features
+    empty = [client.get(f"/tiles/redline/14/{ex}/{ey}.mvt") for _ in range(2)]
     assert [r.status_code for r in empty] == [204, 204] and empty[1].headers["x-tile-cache"] == "hit"
     # a re-published layer is a new version: its own cache entries, never the old tile
     publish(store, [gk_box(0, 0, 300)], ["新"])
@@ -182,3 +188,48 @@ def test_bands():
     assert all(list(b.fids) == [0, 1] and shapely.is_valid(b.geoms).all() for b in bands)
     points = to_lonlat(np.array([shapely.Point(380_000, 3_270_000)], dtype=object))
     assert generalise(points) == []
+
+
+def test_point_layers_show_at_every_zoom(client, store):
+    from app.domain.models import ImportReport, LayerData, Provenance
+
+    pts = to_lonlat(np.array([shapely.Point(380_000, 3_270_000), shapely.Point(381_000, 3_270_000)], dtype=object))
+    store.publish("receptors", LayerData("sensitive_receptor", pts, [{"name": "学校", "type": "school"},
+                                                                    {"name": "医院", "type": "hospital"}],
+                                         ImportReport(file_sha256="1" * 64)), Provenance(source_document="测试"))
+    c = to_lonlat(shapely.Point(380_000, 3_270_000))
+    for z in (3, 5, 9, 14):
+        x, y = lonlat_to_tile(c.x, c.y, z)
+        r = client.get(f"/tiles/receptors/{z}/{x}/{y}.mvt")
+        assert r.status_code == 200, z
+        names = {f["properties"]["name"] for f in mapbox_vector_tile.decode(r.content)["receptors"]["features"]}
+        assert names == {"学校", "医院"} if z < 14 else "学校" in names
+
+
+def test_tiles_outside_the_layer_are_empty_without_a_query(client, store):
+    publish(store, [gk_box(0, 0, 300)], ["甲"])
+    r = client.get("/tiles/redline/10/0/0.mvt")
+    assert r.status_code == 204 and r.headers["x-tile-cache"] == "outside"
+
+
+def test_long_texts_stay_out_of_tiles_and_come_with_the_feature(client, store):
+    from app.domain.tilebands import LONG_TEXT
+
+    text = "【空间布局约束】" + "禁止新建化工项目。" * 40
+    assert len(text) > LONG_TEXT
+    data = LayerData("control_unit", to_lonlat(np.array([gk_box(0, 0, 300)], dtype=object)),
+                     [{"code": "ZH51110220001", "name": "单元甲", "category": "key", "spatial_layout": text}],
+                     ImportReport(file_sha256="2" * 64))
+    v = store.publish("units", data, Provenance(source_document="测试"))
+    for z in (8, 14):
+        x, y = tile_of(gk_box(0, 0, 300), z)
+        props = mapbox_vector_tile.decode(client.get(f"/tiles/units/{z}/{x}/{y}.mvt").content)["units"][
+            "features"][0]["properties"]
+        assert props["name"] == "单元甲" and props["category"] == "key" and "spatial_layout" not in props
+    f = client.get("/api/layers/units/features/0", params={"geometry": "false", "version": v.id}).json()
+    assert f["properties"]["spatial_layout"] == text and f["geometry"] is None and f["version"] == v.id
+    assert client.get("/api/layers/units/features/0").json()["geometry"]["type"] == "Polygon"
+    for bad in ("1", "99999999999", "-1"):
+        r = client.get(f"/api/layers/units/features/{bad}")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "E_FEATURE_NOT_FOUND", bad
+    assert client.get("/api/layers/nope/features/0").json()["error"]["code"] == "E_LAYER_NOT_FOUND"

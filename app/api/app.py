@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.state.api_keys = load_api_keys(settings.api_keys_file)
     app.state.illustrative_cache = {}
     root = settings.tile_cache_root
-    app.state.tile_cache = TileCache(root) if root else None
+    app.state.tile_cache = TileCache(root, settings.tile_cache_max_zoom) if root else None
     add_exception_handlers(app)
     app.add_middleware(ServerTimingMiddleware)
 

@@ -18,7 +18,7 @@ from app.domain.errors import InputRefused
 from app.domain.models import Provenance, check_layer_id
 from app.publishing import import_layer
 from app.settings import Settings
-from app.store.base import LayerStore
+from app.store.base import LayerStore, feature_not_found, version_not_found
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
@@ -102,6 +102,21 @@ def layer_features(
             for f in page.features
         ],
     }
+
+
+@router.get("/{layer_id}/features/{fid}")
+def layer_feature(layer_id: str, fid: int, store: Store, version: str | None = None,
+                  geometry: bool = True) -> dict[str, Any]:
+    """One feature with all its attributes (tiles leave long texts out; the map asks here on a click)."""
+    v = store.get_version(version) if version else store.get_layer(layer_id).current
+    if v is None or v.layer_id != layer_id:
+        store.get_layer(layer_id)  # 404 for an unknown layer first
+        raise version_not_found(version or layer_id)
+    if not 0 <= fid < 2**31:
+        raise feature_not_found(v.id, fid)
+    f = store.feature(v.id, fid)
+    return {"type": "Feature", "id": f.id, "properties": f.attributes, "version": v.id,
+            "geometry": shapely.geometry.mapping(f.geometry) if geometry else None}
 
 
 def _save_upload(upload: StarletteUpload, dest_dir: Path, max_bytes: int) -> Path:

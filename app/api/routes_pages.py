@@ -6,9 +6,9 @@ and scripts come from ``/static`` (the app's own files and the PyPI-installed Ma
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import shapely
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,7 +21,7 @@ from app.reports import illustrative_versions
 from app.reports.context import build_report
 from app.reports.i18n import ACTION, PART, PART_ORDER, TEXT, VERDICT, lang_of, pick
 from app.reports.render import TEMPLATES as REPORT_TEMPLATES
-from app.reports.render import page_body
+from app.reports.render import notice, page_body
 from app.reports.webmap import leaflet_urls, record_map
 from app.web import TEMPLATES_DIR
 
@@ -83,7 +83,7 @@ def _page(request: Request, template: str, lang: str, title_key: str, **extra: A
     other = "zh" if lang == "en" else "en"
     return templates.TemplateResponse(request, template, {
         "lang": lang, "s": strings, "title": strings[title_key], "version": __version__,
-        "switch_url": f"{request.url.path}?lang={other}", "config_json": json.dumps(config, ensure_ascii=False),
+        "switch_url": f"{request.url.path}?lang={other}", "config": config,
         **extra,
     })
 
@@ -118,11 +118,13 @@ def result(screening_id: str, request: Request, lang: str = "zh") -> HTMLRespons
 
 @router.get("/screenings/{screening_id}/map.html", response_class=HTMLResponse)
 def result_map(screening_id: str, request: Request, lang: str = "zh") -> HTMLResponse:
-    record, _ = load_record(request, screening_id)
+    record, demo = load_record(request, screening_id)
     s = request.app.state.settings
+    lang = lang_of(lang)
+    report = build_report(record, request.app.state.catalog, lang, demo)
     html = record_map(record, request.app.state.catalog, leaflet=leaflet_urls(), basemap_url=s.basemap_url,
-                      basemap_attribution=s.basemap_attribution,
-                      footprint_label=TEXT["footprint_legend"][1 if lang_of(lang) == "en" else 0])
+                      basemap_attribution=s.basemap_attribution, footprint_label=pick(TEXT["footprint_legend"], lang),
+                      notice=notice(report))
     return HTMLResponse(html)
 
 
@@ -135,5 +137,8 @@ def sample_boundary(request: Request) -> Response:
         raise NotFound("E_LAYER_NOT_FOUND", "没有生态保护红线图层，无法生成示例文件",
                        "There is no redline layer to make a sample boundary from")
     feature = store.feature(info.current.id, 0)
+    if shapely.get_dimensions(feature.geometry) != 2:
+        raise NotFound("E_LAYER_NOT_FOUND", "红线图层的第一个要素不是面，无法生成示例文件",
+                       "The redline layer's first feature is not a polygon: no sample boundary")
     return Response(sample_boundary_txt(feature.geometry).encode("utf-8"), media_type="text/plain; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="sample_jzd.txt"'})

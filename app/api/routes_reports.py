@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import run_cpu
 from app.reports import illustrative_versions
@@ -32,17 +33,15 @@ def _download(name: str) -> dict[str, str]:
 
 @router.get("/api/screenings/{screening_id}/report.html", response_class=HTMLResponse)
 async def html_report(screening_id: str, request: Request, lang: str = "zh") -> HTMLResponse:
-    record, demo = load_record(request, screening_id)
-    s = request.app.state.settings
+    record, demo = await run_in_threadpool(load_record, request, screening_id)
     html = await run_cpu(request, report_html, record, request.app.state.catalog, lang_of(lang),
-                         illustrative_versions=demo, basemap_url=s.basemap_url,
-                         basemap_attribution=s.basemap_attribution)
+                         illustrative_versions=demo)
     return HTMLResponse(html, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/api/screenings/{screening_id}/report.pdf")
 async def pdf_report(screening_id: str, request: Request, lang: str = "zh") -> Response:
-    record, demo = load_record(request, screening_id)
+    record, demo = await run_in_threadpool(load_record, request, screening_id)
     pdf = await run_cpu(request, report_pdf, record, request.app.state.catalog, lang_of(lang),
                         illustrative_versions=demo)
     return Response(pdf, media_type="application/pdf", headers=_download(f"{screening_id}.pdf"))
@@ -50,7 +49,7 @@ async def pdf_report(screening_id: str, request: Request, lang: str = "zh") -> R
 
 @router.get("/api/screenings/{screening_id}/report.xlsx")
 async def xlsx_report(screening_id: str, request: Request, lang: str = "zh") -> Response:
-    record, demo = load_record(request, screening_id)
+    record, demo = await run_in_threadpool(load_record, request, screening_id)
     data = await run_cpu(request, report_xlsx, record, request.app.state.catalog, lang_of(lang), demo)
     return Response(data, headers=_download(f"{screening_id}.xlsx"),
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

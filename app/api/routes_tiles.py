@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request, Response
 from app.api.deps import run_cpu
 from app.domain.errors import InputRefused
 from app.domain.mvt import check_tile
-from app.tiles.cache import TileCache, cache_key
+from app.tiles.cache import cache_key
+from app.tiles.service import render_tile
 from app.tiles.tilejson import tilejson
 
 router = APIRouter(tags=["tiles"])
@@ -36,21 +37,14 @@ def _version(request: Request, layer: str, v: str | None):
 async def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = None) -> Response:
     check_tile(z, x, y)
     version, pinned = _version(request, layer, v)
-    etag = f'"{version.id}/{z}/{x}/{y}"'
+    etag = f'"{cache_key(version)}/{z}/{x}/{y}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable" if pinned
                else "public, max-age=60", "Access-Control-Allow-Origin": "*"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    cache: TileCache | None = request.app.state.tile_cache
-    key = cache_key(version)
-    data = cache.get(key, z, x, y) if cache else None
-    if data is None:
-        data = await run_cpu(request, request.app.state.store.tile, version.id, z, x, y, layer)
-        if cache:
-            cache.put(key, z, x, y, data)
-        headers["X-Tile-Cache"] = "miss" if cache else "off"
-    else:
-        headers["X-Tile-Cache"] = "hit"
+    data, state = await run_cpu(request, render_tile, request.app.state.store, request.app.state.tile_cache,
+                                version, z, x, y, layer)
+    headers["X-Tile-Cache"] = state
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)

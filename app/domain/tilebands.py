@@ -69,3 +69,15 @@ def simplify_band(merc: np.ndarray, fids: np.ndarray, zoom: int) -> Band:
         simple[bad] = shapely.make_valid(simple[bad])
     keep = ~shapely.is_empty(simple)  # small features stay: a 300 m patch still marks the map at z5
     return Band(zoom, fids[keep], simple[keep])
+
+
+LONG_TEXT = 120
+"""Attribute texts longer than this stay out of tiles (a control unit's access-list texts run to
+thousands of characters each); the map fetches them with the feature when a person clicks."""
+
+
+def tile_properties(attributes: dict) -> dict | None:
+    """The attributes a tile carries, or None when they are all of them (nothing long to leave out)."""
+    if not any(isinstance(v, str) and len(v) > LONG_TEXT for v in attributes.values()):
+        return None
+    return {k: v for k, v in attributes.items() if not (isinstance(v, str) and len(v) > LONG_TEXT)}

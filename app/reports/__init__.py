@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.domain.errors import NotFound
 from app.store.base import LayerStore
 
 ILLUSTRATIVE_MARK = "示意数据"
@@ -15,7 +16,7 @@ def illustrative_versions(store: LayerStore, version_ids: list[str], cache: dict
         if vid not in cache:
             try:
                 p = store.get_version(vid).provenance
-            except Exception:  # a version the store no longer has: not demo as far as we can tell
+            except NotFound:  # a version this store does not have: not demo as far as we can tell
                 cache[vid] = False
                 continue
             cache[vid] = any(ILLUSTRATIVE_MARK in (x or "") for x in (p.source_document, p.label, p.notes))

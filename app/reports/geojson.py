@@ -26,7 +26,8 @@ def result_geojson(record: dict[str, Any]) -> dict[str, Any]:
             "area_m2_ellipsoidal": o.get("area_m2_ellipsoidal"), "share_of_footprint": o.get("share_of_footprint"),
             "share_of_feature": o.get("share_of_feature")}})
     return {"type": "FeatureCollection", "features": features,
-            "ecoredline": {"record_id": record.get("id"), "layer_versions": record.get("layer_versions"),
+            "ecoredline": {"record_id": record.get("id"), "created_at": record.get("created_at"),
+                           "input_sha256": record.get("input_sha256"), "layer_versions": record.get("layer_versions"),
                            "ruleset_version": record.get("ruleset_version"),
                            "software_version": record.get("software_version"),
                            "area_method": record.get("area_method")}}

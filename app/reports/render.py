@@ -32,16 +32,20 @@ def page_body(report: Report, map_src: str) -> str:
     return _render("report_body.html", report, mode="page", map_src=map_src, map_html="", svg="")
 
 
+def notice(report: Report) -> str | None:
+    return translate("illustrative", report.lang) if report.illustrative else None
+
+
 def report_html(record: dict[str, Any], catalog: Catalog, lang: str = "zh", *,
-                illustrative_versions: set[str] | None = None, basemap_url: str | None = None,
-                basemap_attribution: str = "") -> str:
-    """One self-contained file: Leaflet inlined so the map opens offline; a static map for print."""
+                illustrative_versions: set[str] | None = None) -> str:
+    """One self-contained file: Leaflet inlined so the map opens offline; a static map for print. No
+    basemap: a file people pass around must not carry the server's basemap key, nor need the network."""
     report = build_report(record, catalog, lang, illustrative_versions)
     label = translate("footprint_legend", lang)
-    interactive = record_map(record, catalog, leaflet=leaflet_inline(), basemap_url=basemap_url,
-                             basemap_attribution=basemap_attribution, footprint_label=label)
+    interactive = record_map(record, catalog, leaflet=leaflet_inline(), footprint_label=label,
+                             notice=notice(report))
     return _render("report.html", report, mode="file", map_src="", map_html=interactive,
-                   svg=svg_map(record, catalog, footprint_label=label))
+                   svg=svg_map(record, catalog, footprint_label=label, notice=notice(report)))
 
 
 def report_pdf(record: dict[str, Any], catalog: Catalog, lang: str = "zh", *,
@@ -50,5 +54,6 @@ def report_pdf(record: dict[str, Any], catalog: Catalog, lang: str = "zh", *,
 
     report = build_report(record, catalog, lang, illustrative_versions)
     html = _render("report.html", report, mode="pdf", map_src="", map_html="",
-                   svg=svg_map(record, catalog, footprint_label=translate("footprint_legend", lang)))
+                   svg=svg_map(record, catalog, footprint_label=translate("footprint_legend", lang),
+                               notice=notice(report)))
     return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()

@@ -7,6 +7,7 @@ equirectangular frame that is true to scale at the footprint's latitude.
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -45,7 +46,7 @@ def _nice(length_m: float) -> float:
 
 
 def svg_map(record: dict[str, Any], catalog: Catalog, width: int = 680, height: int = 420,
-            footprint_label: str = "项目边界") -> str:
+            footprint_label: str = "项目边界", notice: str | None = None) -> str:
     fp_geojson = record.get("footprint_geometry")
     if not fp_geojson:
         return ""
@@ -76,13 +77,14 @@ def svg_map(record: dict[str, Any], catalog: Catalog, width: int = 680, height: 
         return ox + (x - x0) * kx * _M_PER_DEG * scale, oy + (y1 - y) * _M_PER_DEG * scale
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="static-map" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{footprint_label}">',
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(footprint_label)}">',
            f'<rect width="{width}" height="{height}" fill="#f7f7f2" stroke="#999"/>']
     for _, fid, kind, geom, style in pieces:
         fill, line = style.get("fill", "#888"), style.get("outline", "#444")
         op = float(style.get("opacity", 0.4))
         out.append(f'<path d="{_path(geom, tx)}" fill="{fill}" fill-opacity="{op}" stroke="{line}" '
-                   f'stroke-width="0.8" fill-rule="evenodd" data-feature="{fid}" data-kind="{kind}"/>')
+                   f'stroke-width="0.8" fill-rule="evenodd" data-feature="{html.escape(fid)}" '
+                   f'data-kind="{html.escape(kind)}"/>')
     out.append(f'<path d="{_path(footprint, tx)}" fill="none" stroke="#000" stroke-width="2.2" '
                f'stroke-dasharray="6 3" fill-rule="evenodd" data-feature="footprint"/>')
     # scale bar: a round length near a quarter of the width
@@ -95,5 +97,8 @@ def svg_map(record: dict[str, Any], catalog: Catalog, width: int = 680, height: 
     nx = width - pad - 6
     out.append(f'<g class="north"><path d="M{nx},{pad} l-7,18 l7,-5 l7,5 Z" fill="#000"/>'
                f'<text x="{nx}" y="{pad + 32}" font-size="12" text-anchor="middle">N</text></g>')
+    if notice:
+        out.append(f'<text x="{width / 2:.0f}" y="16" font-size="13" font-weight="700" fill="#b10026" '
+                   f'text-anchor="middle" class="notice">{html.escape(notice)}</text>')
     out.append("</svg>")
     return "".join(out)

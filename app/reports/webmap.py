@@ -8,6 +8,7 @@ open anywhere, by the library inlined as data: URLs.
 from __future__ import annotations
 
 import base64
+import html
 from typing import Any
 
 import folium
@@ -15,6 +16,12 @@ import folium
 from app.domain.catalog import Catalog
 from app.reports.context import layer_colour
 from app.web import vendor_dir
+
+
+def _safe(text: str) -> str:
+    """folium writes tooltips into a JS template literal unescaped: feature names come from imported
+    files, so HTML, backticks and ``${`` must not survive."""
+    return html.escape(text, quote=True).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
 def leaflet_urls(base: str = "/static/vendor/leaflet") -> tuple[str, str]:
@@ -30,9 +37,15 @@ def leaflet_inline() -> tuple[str, str]:
 
 def record_map(record: dict[str, Any], catalog: Catalog, *, leaflet: tuple[str, str],
                basemap_url: str | None = None, basemap_attribution: str = "",
-               footprint_label: str = "项目边界") -> str:
-    """A whole HTML document: the footprint and every clipped overlap piece, styled by the catalog."""
+               footprint_label: str = "项目边界", notice: str | None = None) -> str:
+    """A whole HTML document: the footprint and every clipped overlap piece, styled by the catalog;
+    ``notice`` (示意数据…) is shown on the map itself when the layers are illustrative."""
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
+    if notice:
+        m.get_root().html.add_child(folium.Element(
+            '<div class="map-notice" style="position:absolute;top:8px;left:50%;transform:translateX(-50%);'
+            'z-index:1000;background:#fff;color:#b10026;border:2px dashed #b10026;padding:2px 8px;'
+            f'font-weight:700;font-family:sans-serif">{html.escape(notice)}</div>'))
     m.default_js = [("leaflet", leaflet[0])]
     m.default_css = [("leaflet_css", leaflet[1])]
     if basemap_url:
@@ -46,7 +59,7 @@ def record_map(record: dict[str, Any], catalog: Catalog, *, leaflet: tuple[str, 
         pieces.append((int(style.get("order", 999)), fid, o, geom, style, spec))
     for _, fid, o, geom, style, spec in sorted(pieces, key=lambda p: -p[0]):
         name = spec.name_zh if spec else o.get("layer", "")
-        tip = f"{name}：{o.get('name') or fid}（{o.get('area_m2', 0):,.1f} m²）"
+        tip = _safe(f"{name}：{o.get('name') or fid}（{o.get('area_m2', 0):,.1f} m²）")
         folium.GeoJson(
             {"type": "Feature", "geometry": geom, "properties": {"feature_id": fid}},
             style_function=lambda _f, s=style: {"fillColor": s.get("fill", "#888"), "color": s.get("outline", "#444"),
@@ -58,7 +71,7 @@ def record_map(record: dict[str, Any], catalog: Catalog, *, leaflet: tuple[str, 
         layer = folium.GeoJson(
             {"type": "Feature", "geometry": fp, "properties": {"role": "footprint"}},
             style_function=lambda _f: {"fill": False, "color": "#000", "weight": 3, "dashArray": "6 4"},
-            tooltip=footprint_label,
+            tooltip=_safe(footprint_label),
         ).add_to(m)
         m.fit_bounds(layer.get_bounds())
     return m.get_root().render()

@@ -39,9 +39,14 @@ def load_project_attributes(layers_dir: Path) -> tuple[ProjectAttribute, ...]:
 
 def attribute_label(name: str, lang: str = "zh") -> str:
     """``排气筒高度（米） (stack_height_m)``: the label a person reads, with the key the API takes."""
-    from app.settings import get_settings
+    from app.settings import PROJECT_ROOT, get_settings
 
-    for a in load_project_attributes(get_settings().layers_dir):
-        if a.name == name:
-            return f"{a.en if lang == 'en' else a.zh} ({name})"
+    for layers_dir in dict.fromkeys((get_settings().layers_dir, PROJECT_ROOT / "layers")):
+        try:
+            attrs = load_project_attributes(layers_dir)
+        except (OSError, ValueError, KeyError, TypeError):  # no or unreadable file there: try the next
+            continue
+        for a in attrs:
+            if a.name == name:
+                return f"{a.en if lang == 'en' else a.zh} ({name})"
     return name

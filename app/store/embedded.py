@@ -40,7 +40,7 @@ from app.domain.models import (
 )
 from app.domain.mvt import BUFFER, EXTENT, tile_bounds_3857
 from app.domain.mvt import encode as encode_mvt
-from app.domain.tilebands import BANDS, band_for, simplify_band
+from app.domain.tilebands import BANDS, band_for, simplify_band, tile_properties
 from app.settings import Settings
 from app.store.base import (
     BBox,
@@ -182,6 +182,7 @@ class EmbeddedStore:
         self._local = threading.local()
         self._cache: OrderedDict[str, _VersionIndex] = OrderedDict()
         self._tile_cache: OrderedDict[str, Any] = OrderedDict()
+        self._build_locks: dict[str, threading.Lock] = {}
         self._cache_size = cache_versions
         self._tile_cache_size = cache_versions * (1 + len(BANDS))  # a version's features and its bands
         self._cache_lock = threading.Lock()
@@ -413,14 +414,17 @@ class EmbeddedStore:
         key = f"tiles:{vid}"
         with self._cache_lock:
             hit = self._tile_cache.get(key)
-        if hit is not None:
-            return hit
+            if hit is not None:
+                self._tile_cache.move_to_end(key)
+                return hit
         rows = self._con.execute("SELECT fid, attributes, geom FROM er_feature WHERE version_id = ? ORDER BY fid",
                                  (vid,)).fetchall()
         fids = np.array([r[0] for r in rows], dtype=np.int64)
         geoms = from_gpkg_blobs([r[2] for r in rows]) if rows else np.zeros(0, dtype=object)
         merc = from_crs(geoms, STORAGE_EPSG, 3857) if len(geoms) else geoms
-        entry = (fids, merc, [json.loads(r[1]) for r in rows], shapely.STRtree(merc))
+        props = [json.loads(r[1]) for r in rows]
+        props = [p if (lean := tile_properties(p)) is None else lean for p in props]  # long texts stay out
+        entry = (fids, merc, props, shapely.STRtree(merc))
         with self._cache_lock:
             self._tile_cache[key] = entry
             while len(self._tile_cache) > self._tile_cache_size:
@@ -432,18 +436,26 @@ class EmbeddedStore:
         key = f"band:{vid}:{zoom}"
         with self._cache_lock:
             hit = self._tile_cache.get(key)
-        if hit is not None:
-            return hit
-        fids, merc, _props, _tree = self._tile_index(vid)
-        if len(merc) and np.all(shapely.get_dimensions(merc) == 0):
-            entry = (np.arange(len(fids)), merc, _tree)  # points: nothing to generalise
-        else:
-            band = simplify_band(merc, np.arange(len(fids), dtype=np.int64), zoom)
-            entry = (band.fids, band.geoms, shapely.STRtree(band.geoms))
-        with self._cache_lock:
-            self._tile_cache[key] = entry
-            while len(self._tile_cache) > self._tile_cache_size:
-                self._tile_cache.popitem(last=False)
+            if hit is not None:
+                self._tile_cache.move_to_end(key)
+                return hit
+            build_lock = self._build_locks.setdefault(key, threading.Lock())
+        with build_lock:  # concurrent first requests build a band once
+            with self._cache_lock:
+                hit = self._tile_cache.get(key)
+            if hit is not None:
+                return hit
+            fids, merc, _props, _tree = self._tile_index(vid)
+            if len(merc) and np.all(shapely.get_dimensions(merc) == 0):
+                entry = (np.arange(len(fids)), merc, _tree)  # points: nothing to generalise
+            else:
+                band = simplify_band(merc, np.arange(len(fids), dtype=np.int64), zoom)
+                entry = (band.fids, band.geoms, shapely.STRtree(band.geoms))
+            with self._cache_lock:
+                self._tile_cache[key] = entry
+                self._build_locks.pop(key, None)
+                while len(self._tile_cache) > self._tile_cache_size:
+                    self._tile_cache.popitem(last=False)
         return entry
 
     def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:

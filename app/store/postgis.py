@@ -29,7 +29,7 @@ from app.domain.models import (
     version_id,
 )
 from app.domain.mvt import BUFFER, EXTENT
-from app.domain.tilebands import band_for, generalise
+from app.domain.tilebands import band_for, generalise, tile_properties
 from app.settings import Settings
 from app.store import migrations
 from app.store.base import (
@@ -121,13 +121,16 @@ class PostgisStore:
             )
             with conn.cursor() as cur:
                 # binary COPY: geometry's binary input is EWKB, so the WKB bytes go in as they are
-                with cur.copy("COPY feature (version_id, fid, attributes, area_m2, geom) FROM STDIN (FORMAT BINARY)"
-                              ) as copy:
-                    copy.set_types(["text", "int4", "jsonb", "float8", "bytea"])
+                with cur.copy("COPY feature (version_id, fid, attributes, area_m2, geom, tile_props) FROM STDIN"
+                              " (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "int4", "jsonb", "float8", "bytea", "jsonb"])
                     for start in range(0, n, COPY_CHUNK):
                         stop = min(start + COPY_CHUNK, n)
                         for i in range(start, stop):
-                            copy.write_row((vid, i, Jsonb(data.attributes[i], dumps=_dumps), float(areas[i]), wkb[i]))
+                            attrs = data.attributes[i]
+                            lean = tile_properties(attrs)
+                            copy.write_row((vid, i, Jsonb(attrs, dumps=_dumps), float(areas[i]), wkb[i],
+                                            None if lean is None else Jsonb(lean, dumps=_dumps)))
                         note("write", stop, n)
                 note("subdivide", 0, 1)
                 owner, pieces = pieces_job.result()
@@ -145,7 +148,8 @@ class PostgisStore:
                         band_wkb = shapely.to_wkb(shapely.set_srid(band.geoms, 3857), include_srid=True)
                         for f, g in zip(band.fids.tolist(), band_wkb, strict=True):
                             copy.write_row((vid, band.zoom, f, g))
-                conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
+                if bands:  # none for point layers: their tiles read the features at every zoom
+                    conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
                 note("bands", 1, 1)
             conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
             note("switch", 1, 1)
@@ -249,7 +253,8 @@ class PostgisStore:
                 "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
                 " ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s) AS envm)"
                 " SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ("
-                "  SELECT t.fid, f.attributes, ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
+                "  SELECT t.fid, COALESCE(f.tile_props, f.attributes) AS attributes,"
+                "   ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
                 "   FROM b, feature_band t JOIN feature f ON f.version_id = t.version_id AND f.fid = t.fid"
                 "   WHERE t.version_id = %(vid)s AND t.band = %(band)s AND t.geom && b.envm OFFSET 0) q"
                 " WHERE q.geom IS NOT NULL"
@@ -262,7 +267,8 @@ class PostgisStore:
             "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env3857,"
             " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s), 4490) AS env)"
             " SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ("
-            "  SELECT f.fid, f.attributes, ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env3857, 4096, 64, true)"
+            "  SELECT f.fid, COALESCE(f.tile_props, f.attributes) AS attributes,"
+            "   ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env3857, 4096, 64, true)"
             "   AS geom FROM feature f, b WHERE f.version_id = %(vid)s AND f.geom && b.env OFFSET 0) q"
             " WHERE q.geom IS NOT NULL"
         )

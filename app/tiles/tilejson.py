@@ -8,6 +8,7 @@ from typing import Any
 from app.domain.catalog import LayerKind
 from app.domain.models import LayerVersion
 from app.domain.mvt import MAX_ZOOM
+from app.tiles.cache import cache_key
 
 _FIELD_TYPES = {"str": "String", "enum": "String", "int": "Number", "float": "Number", "bool": "Boolean"}
 
@@ -24,7 +25,8 @@ def tilejson(base_url: str, layer_id: str, version: LayerVersion, kind: LayerKin
         "description": kind.name_en if kind else layer_id,
         "version": f"1.{version.seq}.0",
         "scheme": "xyz",
-        "tiles": [f"{base}/tiles/{layer_id}/{{z}}/{{x}}/{{y}}.mvt?v={version.id}"],
+        # the stamp makes the URL differ whenever the tile content may (a rebuilt database, a new tile format)
+        "tiles": [f"{base}/tiles/{layer_id}/{{z}}/{{x}}/{{y}}.mvt?v={version.id}&s={cache_key(version).rsplit('.', 1)[1]}"],
         "minzoom": 0,
         "maxzoom": MAX_ZOOM,
         "bounds": [x0, y0, x1, y1],

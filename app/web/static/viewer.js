@@ -43,6 +43,27 @@
     });
   }
 
+  function rowsHtml(l, props) {
+    return Object.entries(props).filter(([k]) => k !== "demo" && k !== "note")
+      .map(([k, v]) => "<tr><th>" + ECO.esc(l.labels[k] || k) + "</th><td>" + ECO.esc(((l.value_labels || {})[k] || {})[v] || v) + "</td></tr>").join("");
+  }
+
+  /* tiles leave long texts out (a unit's access list): fetch each shown feature's full attributes */
+  function completePopup(popup) {
+    const root = popup.getElement();
+    if (!root) return;
+    root.querySelectorAll(".feature[data-fid]").forEach((el) => {
+      const l = byId[el.dataset.layer];
+      fetch("/api/layers/" + encodeURIComponent(l.id) + "/features/" + encodeURIComponent(el.dataset.fid) +
+        "?geometry=false&version=" + encodeURIComponent(l.version))
+        .then((r) => (r.ok ? r.json() : null)).then((f) => {
+          if (!f) return;
+          el.querySelector("table").innerHTML = rowsHtml(l, f.properties);
+          el.dataset.complete = "1";
+        });
+    });
+  }
+
   function popupHtml(features) {
     const seen = new Set(), parts = [];
     features.forEach((f) => {
@@ -50,13 +71,12 @@
       if (!l || seen.has(key) || parts.length >= 6) return;
       seen.add(key);
       const p = l.provenance;
-      const rows = Object.entries(f.properties).filter(([k]) => k !== "demo" && k !== "note")
-        .map(([k, v]) => "<tr><th>" + ECO.esc(l.labels[k] || k) + "</th><td>" + ECO.esc(((l.value_labels || {})[k] || {})[v] || v) + "</td></tr>").join("");
+      const rows = rowsHtml(l, f.properties);
       const prov = [[ECO.lang === "en" ? "Version" : "版本", l.version + "." + f.id], [ECO.lang === "en" ? "Source" : "来源", p.source_document],
         [ECO.lang === "en" ? "Document no." : "文号", p.doc_number], [ECO.lang === "en" ? "Authority" : "发布机关", p.authority],
         [ECO.lang === "en" ? "Effective" : "生效日期", p.effective_date]].filter(([, v]) => v)
         .map(([k, v]) => ECO.esc(k) + "：" + ECO.esc(v)).join("<br>");
-      parts.push("<div class='feature' data-layer='" + ECO.esc(l.id) + "'><h4>" + ECO.esc(l.name) +
+      parts.push("<div class='feature' data-layer='" + ECO.esc(l.id) + "' data-fid='" + ECO.esc(f.id) + "'><h4>" + ECO.esc(l.name) +
         (l.illustrative ? "<span class='demo-tag'>" + ECO.esc(ECO.t("illustrative")) + "</span>" : "") + "</h4><table>" + rows +
         "</table><div class='prov'>" + prov + "</div></div>");
     });
@@ -72,7 +92,7 @@
       const feats = map.queryRenderedFeatures(e.point, { layers: clickable() })
         .sort((a, b) => (byId[a.source].style.order || 999) - (byId[b.source].style.order || 999));
       const html = popupHtml(feats);
-      if (html) new maplibregl.Popup({ maxWidth: "360px" }).setLngLat(e.lngLat).setHTML(html).addTo(map);
+      if (html) completePopup(new maplibregl.Popup({ maxWidth: "360px" }).setLngLat(e.lngLat).setHTML(html).addTo(map));
     });
     map.once("idle", () => { window.ecoReady = true; });
   });
