@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 60_000
     subdivide_max_vertices: int = 256
     max_upload_mb: int = 512
+    piece_cache_vertices: int = 20_000_000
+    """PostGIS store: layer versions' overlay pieces kept in each worker's memory up to this many vertices
+    in all (~25 bytes each); larger versions are probed with SQL. 0 turns the cache off."""
     cpu_threads: int = 4
     """Threads per worker for ingest and screening (CPU-bound: about the number of cores)."""
     tile_cache: bool = True

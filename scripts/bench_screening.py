@@ -124,6 +124,22 @@ def in_process(sc, geoms: list[dict], keep: bool) -> list[float]:
     return ts
 
 
+def overlay_only(store, geoms: list[dict], layers: list[str]) -> list[float]:
+    """Like for like with the plain query: the same two layers, intersecting features, clipped GK areas
+    (plus what the engine always adds: ellipsoidal areas, shares, the per-layer dissolve). The
+    footprints are read before the clock starts, as the plain query's ST_GeomFromGeoJSON is trivial."""
+    from app.screening.overlay import overlay
+
+    fps = [read_geojson_object(g) for g in geoms]
+    overlay(store, fps[0], layers=layers)  # warm
+    ts = []
+    for fp in fps:
+        t = time.perf_counter()
+        overlay(store, fp, layers=layers)
+        ts.append(time.perf_counter() - t)
+    return ts
+
+
 def over_http(env: dict[str, str], geoms: list[dict]) -> list[float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -211,6 +227,8 @@ def main() -> None:
                 in_process(sc, geoms[:5], keep=False)  # warm caches (STRtree per version, pool)
                 rows.append((scale, f"{kind}: in process, record not kept", in_process(sc, geoms, keep=False)))
                 rows.append((scale, f"{kind}: in process, record kept", in_process(sc, geoms, keep=True)))
+                rows.append((scale, f"{kind}: overlay only, redline + control units, in process",
+                             overlay_only(store, geoms, ["eco_redline", "control_unit"])))
                 env = {**os.environ, "ECOREDLINE_DATA_DIR": str(settings.data_dir)}
                 env.pop("ECOREDLINE_DATABASE_URL", None)
                 if kind == "postgis":

@@ -256,3 +256,26 @@ def test_both_stores_agree(tmp_path: Path, catalog, pg_url):
             st.close()
     assert results[0] == results[1]
     assert results[0]["hit"] and results[0]["near"] and results[0]["old"]
+
+
+def test_postgis_answers_the_same_from_memory_and_from_sql(tmp_path, catalog, pg_url):
+    """The PostGIS store keeps versions within its vertex budget in memory and asks SQL for the rest:
+    both paths must give the same candidates (and the overlay, the same screening)."""
+    from app.settings import Settings
+
+    probe_gk = gk_box(0, 0, 500)
+    feats = [gk_box(400, 400, 300), gk_box(1400, 0, 300), gk_box(1600, 0, 300), gk_box(0, 1499, 200)]
+    results = {}
+    for budget in (0, 10_000_000):
+        st = make_store("postgis", tmp_path, catalog, Settings(database_url=pg_url, piece_cache_vertices=budget))
+        try:
+            st.publish("redline", layer_data(feats, [f"f{i}" for i in range(len(feats))]), PROV)
+            probe = to_lonlat(probe_gk)
+            results[budget] = [
+                sorted((p.feature_id, p.geometry.wkb) for p in st.candidate_pieces(probe, distance_m=d, window_only=w))
+                for d in (0, 1000, 1500) for w in (False, True)]
+            assert (st._piece_index("redline.v1") is None) == (budget == 0)
+        finally:
+            st.close()
+    assert results[0] == results[10_000_000]
+    assert {fid for fid, _ in results[0][2]} == {"redline.v1.0", "redline.v1.1", "redline.v1.3"}  # 900, 999 m

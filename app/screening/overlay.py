@@ -16,7 +16,7 @@ import shapely
 
 from app.domain.crs import STORAGE_EPSG
 from app.domain.footprint import Footprint
-from app.domain.geometry import ellipsoidal_area, from_crs, to_gk
+from app.domain.geometry import ellipsoidal_area, ellipsoidal_areas, from_crs, to_gk
 from app.domain.screening import LayerOverlap, Overlap
 from app.store.base import LayerStore
 
@@ -71,40 +71,54 @@ def overlay(
         targets = {k: v for k, v in targets.items() if k in set(layers)}
     versions = {layer: vid for layer, (_kind, vid) in targets.items()}
     kinds = {layer: kind for layer, (kind, _vid) in targets.items()}
-    pieces = store.candidate_pieces(footprint.geometry, distance_m=distance_m, resolved=targets)
+    # the store answers with a lon/lat window; the pieces are projected once, here, and measured in the
+    # footprint's GK plane (distances, clips, areas), vectorised over every feature
+    pieces = store.candidate_pieces(footprint.geometry, distance_m=distance_m, resolved=targets, window_only=True)
     epsg = footprint.echo.gk_epsg
     fp_gk = to_gk(footprint.geometry, epsg)
     shapely.prepare(fp_gk)
     fp_area = fp_gk.area or 1.0
-    groups: dict[tuple[str, str, int], list[int]] = defaultdict(list)
-    for i, p in enumerate(pieces):
-        groups[(p.layer_id, p.version_id, p.fid)].append(i)
-    pieces_gk = to_gk(np.array([p.geometry for p in pieces], dtype=object), epsg) if pieces else []
     overlaps: list[Overlap] = []
     clipped_by_layer: dict[str, list] = defaultdict(list)
-    for (layer, vid, _fid), idx in sorted(groups.items()):
-        first = pieces[idx[0]]
-        near = shapely.union_all(pieces_gk[idx]) if len(idx) > 1 else pieces_gk[idx[0]]
-        hit = fp_gk.intersects(near)
-        clip_gk = shapely.intersection(fp_gk, near) if hit else None
-        area = float(clip_gk.area) if clip_gk is not None else 0.0
-        distance = 0.0 if hit else float(shapely.distance(fp_gk, near))
-        if distance > distance_m:
-            continue  # the store's window is a superset; keep only what the rules asked for
-        clip_ll = from_crs(clip_gk, epsg, STORAGE_EPSG) if clip_gk is not None and area > 0 else None
-        share_feature = None
-        area_ell = ellipsoidal_area(clip_ll) if clip_ll is not None else 0.0
-        if area > 0:
-            # shares of a feature compare ellipsoidal areas: the feature may reach far outside this GK zone
-            share_feature = min(area_ell / first.feature_area_m2, 1.0) if first.feature_area_m2 > 0 else None
-            clipped_by_layer[layer].append(clip_gk)
-        overlaps.append(Overlap(
-            layer=layer, kind=first.kind, version_id=vid, feature_id=first.feature_id, name=_name(first.attributes),
-            attributes=first.attributes, area_m2=area,
-            area_m2_ellipsoidal=area_ell,
-            share_of_footprint=area / fp_area, share_of_feature=share_feature, distance_m=distance,
-            geometry=clip_ll,
-        ))
+    if pieces:
+        pieces_gk = to_gk(np.array([p.geometry for p in pieces], dtype=object), epsg)
+        near_piece = shapely.dwithin(pieces_gk, fp_gk, distance_m) if distance_m > 0 else np.ones(len(pieces), bool)
+        groups: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+        for i in np.flatnonzero(near_piece):
+            p = pieces[i]
+            groups[(p.layer_id, p.version_id, p.fid)].append(int(i))
+        keys = sorted(groups)
+        nears = np.array([shapely.union_all(pieces_gk[groups[k]]) if len(groups[k]) > 1 else pieces_gk[groups[k][0]]
+                          for k in keys], dtype=object)
+        hits = shapely.intersects(fp_gk, nears) if len(nears) else np.zeros(0, bool)
+        clips = np.full(len(nears), None, dtype=object)
+        clips[hits] = shapely.intersection(fp_gk, nears[hits])
+        areas = np.zeros(len(nears))
+        areas[hits] = shapely.area(clips[hits])
+        distances = np.zeros(len(nears))
+        distances[~hits] = shapely.distance(fp_gk, nears[~hits])
+        measured = areas > 0
+        clips_ll = np.full(len(nears), None, dtype=object)
+        areas_ell = np.zeros(len(nears))
+        if measured.any():
+            clips_ll[measured] = from_crs(clips[measured], epsg, STORAGE_EPSG)
+            areas_ell[measured] = ellipsoidal_areas(clips_ll[measured])
+        for j, (layer, vid, _fid) in enumerate(keys):
+            if distances[j] > distance_m:
+                continue  # the window is a superset; keep only what the rules asked for
+            first = pieces[groups[keys[j]][0]]
+            area, area_ell = float(areas[j]), float(areas_ell[j])
+            share_feature = None
+            if area > 0:
+                # shares of a feature compare ellipsoidal areas: the feature may reach far outside this GK zone
+                share_feature = min(area_ell / first.feature_area_m2, 1.0) if first.feature_area_m2 > 0 else None
+                clipped_by_layer[layer].append(clips[j])
+            overlaps.append(Overlap(
+                layer=layer, kind=first.kind, version_id=vid, feature_id=first.feature_id,
+                name=_name(first.attributes), attributes=first.attributes, area_m2=area,
+                area_m2_ellipsoidal=area_ell, share_of_footprint=area / fp_area, share_of_feature=share_feature,
+                distance_m=float(distances[j]), geometry=clips_ll[j] if area > 0 else None,
+            ))
     summary = []
     by_layer: dict[str, list[Overlap]] = defaultdict(list)
     for o in overlaps:

@@ -56,10 +56,14 @@ class LayerStore(Protocol):
         distance_m: float = 0.0,
         versions: dict[str, str] | None = None,
         resolved: dict[str, tuple[str, str]] | None = None,
+        window_only: bool = False,
     ) -> list[Piece]:
         """Subdivided pieces that intersect ``geometry`` or lie within ``distance_m`` of it.
 
         Distances are measured in the 3° Gauss–Krüger plane of the geometry's centroid.
+        ``window_only`` skips that test and returns every piece in the lon/lat window that covers the
+        distance (a superset), for a caller that measures in the GK plane itself (the overlay does:
+        projecting the pieces once instead of twice).
         ``versions`` pins layers to recorded versions (re-runs); other layers use their current one.
         ``resolved`` (``{layer: (kind, version id)}``, as ``current_versions`` gives) skips the resolution.
         """

@@ -14,7 +14,6 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, ellipsoidal_areas, from_crs, subdivide
+from app.domain.geometry import ellipsoidal_areas, from_crs, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -60,6 +59,7 @@ from app.store.common import (
     resolve_versions,
     version_from_row,
 )
+from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
 
 SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47
@@ -160,17 +160,6 @@ def from_gpkg_blobs(blobs: Sequence[bytes]) -> np.ndarray:
     return shapely.from_wkb(wkb)
 
 
-@dataclass
-class _VersionIndex:
-    """An immutable version in memory: its pieces under an STRtree, its attributes by fid."""
-
-    pieces: np.ndarray
-    piece_fid: np.ndarray
-    tree: shapely.STRtree
-    attributes: dict[int, dict[str, Any]]
-    areas: dict[int, float]
-
-
 class EmbeddedStore:
     kind = "embedded"
 
@@ -180,7 +169,7 @@ class EmbeddedStore:
         self.catalog = catalog
         self.settings = settings or Settings()
         self._local = threading.local()
-        self._cache: OrderedDict[str, _VersionIndex] = OrderedDict()
+        self._pieces = PieceIndexCache(max_versions=cache_versions)
         self._tile_cache: OrderedDict[str, Any] = OrderedDict()
         self._build_locks: dict[str, threading.Lock] = {}
         self._cache_size = cache_versions
@@ -497,12 +486,10 @@ class EmbeddedStore:
         return bytes(row[0]) if row[0] is not None else None
 
     # -- overlay candidates -------------------------------------------------------------------
-    def _index(self, vid: str) -> _VersionIndex:
-        with self._cache_lock:
-            idx = self._cache.get(vid)
-            if idx is not None:
-                self._cache.move_to_end(vid)
-                return idx
+    def _index(self, vid: str) -> PieceIndex:
+        return self._pieces.get(vid, lambda: self._load_index(vid))
+
+    def _load_index(self, vid: str) -> PieceIndex:
         con = self._con
         rows = con.execute("SELECT fid, geom FROM er_piece WHERE version_id = ? ORDER BY id", (vid,)).fetchall()
         pieces = from_gpkg_blobs([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
@@ -511,12 +498,7 @@ class EmbeddedStore:
         for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
                                            (vid,)):
             attrs[fid], areas[fid] = json.loads(text), area
-        idx = _VersionIndex(pieces, piece_fid, shapely.STRtree(pieces), attrs, areas)
-        with self._cache_lock:
-            self._cache[vid] = idx
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return idx
+        return PieceIndex.build(pieces, piece_fid, attrs, areas)
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
         rows = self._con.execute("SELECT id, kind, current_version FROM er_layer WHERE current_version IS NOT NULL")
@@ -530,27 +512,17 @@ class EmbeddedStore:
         distance_m: float = 0.0,
         versions: dict[str, str] | None = None,
         resolved: dict[str, tuple[str, str]] | None = None,
+        window_only: bool = False,
     ) -> list[Piece]:
         targets = resolved if resolved is not None else resolve_versions(
             self.current_versions(), layers, versions, self.get_version)
         out: list[Piece] = []
         if not targets:
             return out
-        if distance_m > 0:
-            x0, y0, x1, y1 = geometry.bounds
-            dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
-            window = shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
-        else:
-            shapely.prepare(geometry)
+        window = search_window(geometry, distance_m)
         for layer, (kind, vid) in sorted(targets.items()):
-            idx = self._index(vid)
-            if len(idx.pieces) == 0:
-                continue
-            query = (window, None) if distance_m > 0 else (geometry, "intersects")
-            for i in np.sort(idx.tree.query(query[0], predicate=query[1])):
-                fid = int(idx.piece_fid[i])
-                out.append(Piece(layer, kind, vid, fid, idx.attributes[fid], idx.pieces[i], idx.areas[fid]))
-        if distance_m > 0 and out:  # one projection for every layer's window candidates
+            out += self._index(vid).query(layer, kind, vid, geometry, window)
+        if distance_m > 0 and out and not window_only:  # one projection for every layer's window candidates
             keep = near_mask([p.geometry for p in out], geometry, distance_m)
             out = [p for p, k in zip(out, keep) if k]
         return out

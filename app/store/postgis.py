@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import shapely
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -50,6 +51,7 @@ from app.store.common import (
     resolve_versions,
     version_from_row,
 )
+from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
 
 COPY_CHUNK = 2_000
 
@@ -76,6 +78,8 @@ class PostgisStore:
         )
         self.pool.wait(timeout=30)
         self._bands_known: dict[str, bool] = {}
+        self._piece_vertices: dict[str, int] = {}
+        self._pieces = PieceIndexCache(max_vertices=self.settings.piece_cache_vertices)
         with self.pool.connection() as conn:
             migrations.upgrade(conn)
 
@@ -315,11 +319,55 @@ class PostgisStore:
         distance_m: float = 0.0,
         versions: dict[str, str] | None = None,
         resolved: dict[str, tuple[str, str]] | None = None,
+        window_only: bool = False,
     ) -> list[Piece]:
         targets = resolved if resolved is not None else resolve_versions(
             self.current_versions(), layers, versions, self.get_version)
         if not targets:
             return []
+        # versions whose pieces fit the budget are answered from memory (loaded once per process, like
+        # the embedded store); the rest by a GiST query
+        window = search_window(geometry, distance_m)
+        out: list[Piece] = []
+        rest: dict[str, tuple[str, str]] = {}
+        for layer, (kind, vid) in sorted(targets.items()):
+            idx = self._piece_index(vid)
+            if idx is None:
+                rest[layer] = (kind, vid)
+            else:
+                out += idx.query(layer, kind, vid, geometry, window)
+        if distance_m > 0 and out and not window_only:
+            keep = near_mask([p.geometry for p in out], geometry, distance_m)
+            out = [p for p, k in zip(out, keep) if k]
+        if not rest:
+            return out
+        return out + self._sql_pieces(geometry, distance_m, rest, window_only)
+
+    def _piece_index(self, vid: str) -> PieceIndex | None:
+        budget = self.settings.piece_cache_vertices
+        if budget <= 0:
+            return None
+        known = self._piece_vertices.get(vid)
+        if known is None:
+            with self.pool.connection() as conn:
+                row = conn.execute("SELECT vertex_count FROM layer_version WHERE id = %s", (vid,)).fetchone()
+            known = self._piece_vertices[vid] = int(row[0]) if row else 0
+        if known > budget:
+            return None
+        return self._pieces.get(vid, lambda: self._load_index(vid))
+
+    def _load_index(self, vid: str) -> PieceIndex:
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT fid, ST_AsBinary(geom) FROM feature_piece WHERE version_id = %s"
+                                " ORDER BY fid, ctid", (vid,)).fetchall()
+            feats = conn.execute("SELECT fid, attributes, area_m2 FROM feature WHERE version_id = %s",
+                                 (vid,)).fetchall()
+        pieces = shapely.from_wkb([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
+        piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
+        return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats})
+
+    def _sql_pieces(self, geometry: BaseGeometry, distance_m: float, targets: dict[str, tuple[str, str]],
+                    window_only: bool) -> list[Piece]:
         by_vid = {vid: (layer, kind) for layer, (kind, vid) in targets.items()}
         x0, y0, x1, y1 = geometry.bounds
         dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
@@ -338,7 +386,7 @@ class PostgisStore:
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
-        keep = near_mask(geoms, geometry, distance_m) if distance_m > 0 else [True] * len(rows)
+        keep = near_mask(geoms, geometry, distance_m) if distance_m > 0 and not window_only else [True] * len(rows)
         out = []
         for (vid, fid, attrs, _g, area), g, k in zip(rows, geoms, keep):
             if k:

@@ -1,0 +1,101 @@
+"""A layer version's subdivided pieces in memory under an STRtree: the overlay's hot path.
+
+Versions never change, so each worker process loads a version's pieces once and answers every later
+probe without a database round trip. The embedded store always does; the PostGIS store does for
+versions that fit its vertex budget (``ECOREDLINE_PIECE_CACHE_VERTICES``) and asks PostgreSQL for the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from app.domain.models import Piece
+
+
+@dataclass(frozen=True)
+class PieceIndex:
+    pieces: np.ndarray
+    piece_fid: np.ndarray
+    tree: shapely.STRtree
+    attributes: dict[int, dict[str, Any]]
+    areas: dict[int, float]
+    vertices: int
+
+    @classmethod
+    def build(cls, pieces: np.ndarray, piece_fid: np.ndarray, attributes: dict[int, dict[str, Any]],
+              areas: dict[int, float]) -> PieceIndex:
+        return cls(pieces, piece_fid, shapely.STRtree(pieces), attributes, areas,
+                   int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0)
+
+    def query(self, layer: str, kind: str, vid: str, geometry: BaseGeometry,
+              window: BaseGeometry | None) -> list[Piece]:
+        """Pieces in ``window`` (a distance search), or intersecting ``geometry`` when there is none."""
+        if len(self.pieces) == 0:
+            return []
+        hits = self.tree.query(window) if window is not None else self.tree.query(geometry, predicate="intersects")
+        out = []
+        for i in np.sort(hits):
+            fid = int(self.piece_fid[i])
+            out.append(Piece(layer, kind, vid, fid, self.attributes[fid], self.pieces[i], self.areas[fid]))
+        return out
+
+
+class PieceIndexCache:
+    """Indexes by version id, least recently used out first, each built once however many threads ask."""
+
+    def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
+        self.max_versions = max_versions
+        self.max_vertices = max_vertices
+        self._items: OrderedDict[str, PieceIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+
+    def get(self, vid: str, load: Callable[[], PieceIndex]) -> PieceIndex:
+        with self._lock:
+            idx = self._items.get(vid)
+            if idx is not None:
+                self._items.move_to_end(vid)
+                return idx
+            build = self._building.setdefault(vid, threading.Lock())
+        with build:
+            with self._lock:
+                idx = self._items.get(vid)
+            if idx is not None:
+                return idx
+            idx = load()
+            with self._lock:
+                self._items[vid] = idx
+                self._building.pop(vid, None)
+                self._evict()
+        return idx
+
+    def _evict(self) -> None:
+        while len(self._items) > self.max_versions:
+            self._items.popitem(last=False)
+        if self.max_vertices is not None:
+            while len(self._items) > 1 and sum(i.vertices for i in self._items.values()) > self.max_vertices:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def search_window(geometry: BaseGeometry, distance_m: float) -> BaseGeometry | None:
+    """The lon/lat box covering ``distance_m`` around ``geometry`` (None: an intersects probe)."""
+    if distance_m <= 0:
+        shapely.prepare(geometry)
+        return None
+    from app.domain.geometry import degree_margin
+
+    x0, y0, x1, y1 = geometry.bounds
+    dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
+    return shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
