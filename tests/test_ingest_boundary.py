@@ -287,3 +287,27 @@ def test_random_polygons_round_trip_every_format(tmp_path_factory, seed: int, n:
     fp = read_boundary(path.read_bytes(), path.name)
     assert fp.echo.gk_epsg == GK
     assert fp.echo.area_m2_gk == pytest.approx(expected, rel=1e-4)
+
+
+def test_xian80_shapefile_is_refused_unless_the_approximation_is_accepted(tmp_path):
+    """A .prj in 西安80 has no public parameters to CGCS2000: refused, or read by the ellipsoid alone
+    (PROJ's ballpark transformation) when the user accepts a stated ~100 m approximation."""
+    gk = shapely.box(500_000, 3_270_000, 500_400, 3_270_300)  # 400 × 300 m in Xian 1980 / GK CM 105E
+    gpd.GeoDataFrame({"name": ["地块"]}, geometry=[gk], crs=2380).to_file(tmp_path / "x.shp")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for p in tmp_path.iterdir():
+            z.write(p, p.name)
+    with pytest.raises(EcoError) as ei:
+        read_boundary(buf.getvalue(), "x.zip", BoundaryOptions())
+    assert ei.value.code == "E_CRS_DATUM_UNSUPPORTED" and "accept_datum_approximation" in ei.value.message_en
+    fp = read_boundary(buf.getvalue(), "x.zip", BoundaryOptions(accept_datum_approximation=True))
+    echo = fp.echo
+    assert echo.crs_detected == "EPSG:2380" and echo.crs_source == "prj"
+    approx = [w for w in echo.warnings if w["code"] == "W_DATUM_APPROXIMATE"]
+    assert approx and "100" in approx[0]["message_en"] and "100" in approx[0]["message_zh"]
+    # the ellipsoid change alone keeps the area to well under 0.1 % (Krasovsky/IAU76 vs CGCS2000)
+    assert echo.area_m2_gk == pytest.approx(120_000, rel=1e-3)
+    # and puts the parcel where the same numbers read as CGCS2000 would, within the stated ~100 m
+    same = from_crs(gk, 4544)
+    assert shapely.distance(fp.geometry.centroid, same.centroid) * 111_000 < 100

@@ -70,6 +70,9 @@ def note(code: str, zh: str, en: str, line: int | None = None) -> dict[str, Any]
 _CRS_NOTES_EN = [
     (re.compile(r"^WGS 84 经纬度按 CGCS2000"), lambda m: "WGS 84 lon/lat read as CGCS2000 (EPSG:4490): the two "
      "differ by centimetres"),
+    (re.compile(r"^按用户要求近似转换：(.+) 只做椭球变换"), lambda m: f"Approximated as requested: {m.group(1)} "
+     "is changed to CGCS2000 by its ellipsoid only (no datum shift); positions can be off by about 100 m, "
+     "for a rough screening only"),
     (re.compile(r"^经纬度坐标，按 CGCS2000"), lambda m: "Lon/lat coordinates, read as CGCS2000 geographic (EPSG:4490)"),
     (re.compile(r"^文件声明 (.+)，但坐标不是经纬度"), lambda m: f"The file declares {m.group(1)} but the coordinates "
      "are not lon/lat: the declaration is ignored and the CRS inferred from the coordinates"),
@@ -81,11 +84,12 @@ _CRS_NOTES_EN = [
 
 def crs_note(text: str) -> dict[str, Any]:
     """A CRS note in both languages (the resolver words them in Chinese)."""
+    code = "W_DATUM_APPROXIMATE" if text.startswith("按用户要求近似转换") else "W_CRS"
     for pattern, english in _CRS_NOTES_EN:
         m = pattern.match(text)
         if m:
-            return note("W_CRS", text, english(m))
-    return note("W_CRS", text, text)
+            return note(code, text, english(m))
+    return note(code, text, text)
 
 
 def _zone_crs(options: BoundaryOptions) -> str | None:
@@ -216,7 +220,8 @@ def _crs_name(crs: str) -> str:
 
 def _from_dxf(path: Path, options: BoundaryOptions) -> _Raw:
     shapes = read_dxf(path, options.layer, allow_lines=options.linear)
-    res = resolve_crs(None, _zone_crs(options), shapes.geoms, "DXF")
+    res = resolve_crs(None, _zone_crs(options), shapes.geoms, "DXF",
+                      accept_datum_approximation=options.accept_datum_approximation)
     warnings = [note("W_DXF_LAYER", n, f"DXF layer '{shapes.layer}' picked automatically") for n in shapes.notes]
     parcels = [Parcel(index=i + 1, attributes={"layer": shapes.layer}) for i in range(len(shapes.geoms))]
     return _Raw(shapes.geoms, res, "DXF", parcels, warnings, shapes.encoding)
@@ -238,7 +243,8 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
     if len(raw.geoms) == 0:
         raise refuse("E_BOUNDARY_EMPTY", "文件中没有图形", "The file holds no geometry")
     res = resolve_crs(raw.file_crs, _zone_crs(options), raw.geoms, path.name,
-                      file_source="prj" if raw.driver == "ESRI Shapefile" else "header")
+                      file_source="prj" if raw.driver == "ESRI Shapefile" else "header",
+                      accept_datum_approximation=options.accept_datum_approximation)
     parcels = []
     for i, rec in enumerate(raw.records):
         label = next((str(rec[k]) for k in rec if str(k).lower() in ("name", "名称", "dkmc", "地块名称")

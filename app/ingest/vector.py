@@ -176,18 +176,29 @@ def _old_datum_refusal(crs: CRS) -> InputRefused:
     return refuse(
         "E_CRS_DATUM_UNSUPPORTED",
         f"数据使用 {crs.datum.name} 基准（{crs.name}）：与 CGCS2000 之间没有公开的转换参数，直接转换会偏移数十至上百米。"
-        "请先用官方七参数转换为 CGCS2000",
+        "请先用官方七参数转换为 CGCS2000；如只需粗略筛查，可选择接受近似转换（accept_datum_approximation，偏差可达约 100 米）",
         f"The data uses the {crs.datum.name} datum ({crs.name}); there is no public transformation to CGCS2000 "
-        "and a direct one is off by tens to hundreds of metres. Convert it with the official 7 parameters first",
+        "and a direct one is off by tens to hundreds of metres. Convert it with the official 7 parameters first, "
+        "or, for a rough screening, accept the approximation (accept_datum_approximation, up to ~100 m off)",
         crs=crs.name,
     )
 
 
-def describe_crs(crs: CRS) -> tuple[int | str, str, list[str]]:
-    """``(src, detected, notes)`` for a declared CRS; WGS 84 lon/lat is read as CGCS2000 (a null shift)."""
+APPROXIMATE_NOTE = "按用户要求近似转换：{name} 只做椭球变换到 CGCS2000（未做基准转换），位置偏差可达约 100 米，结果仅供粗略参考"
+
+
+def describe_crs(crs: CRS, accept_datum_approximation: bool = False) -> tuple[int | str, str, list[str]]:
+    """``(src, detected, notes)`` for a declared CRS; WGS 84 lon/lat is read as CGCS2000 (a null shift).
+
+    西安80 / 北京54 are refused unless the user accepts the approximation: PROJ then changes the
+    ellipsoid only (its "ballpark" transformation, no datum shift), and the note says how far off that is."""
     datum = (crs.datum.name if crs.datum else "").lower()
     if any(d in datum for d in _OLD_DATUMS):
-        raise _old_datum_refusal(crs)
+        if not accept_datum_approximation:
+            raise _old_datum_refusal(crs)
+        epsg = crs.to_epsg(min_confidence=70)
+        return (epsg or crs.to_wkt()), (f"EPSG:{epsg}" if epsg else crs.name), [
+            APPROXIMATE_NOTE.format(name=crs.name)]
     epsg = crs.to_epsg(min_confidence=70)
     if epsg in (4326, 4490) or (crs.is_geographic and epsg is None and "2000" in crs.name):
         notes = ["WGS 84 经纬度按 CGCS2000 (EPSG:4490) 读取：两者差异在厘米级"] if epsg == 4326 else []
@@ -198,7 +209,8 @@ def describe_crs(crs: CRS) -> tuple[int | str, str, list[str]]:
 
 
 def resolve_crs(
-    file_crs: str | None, user_crs: str | None, geoms: np.ndarray, name: str, *, file_source: str = "header"
+    file_crs: str | None, user_crs: str | None, geoms: np.ndarray, name: str, *, file_source: str = "header",
+    accept_datum_approximation: bool = False,
 ) -> CrsResolution:
     """User CRS, else the file's (unless its lon/lat are impossible), else inference from the coordinates."""
     if user_crs:
@@ -207,7 +219,7 @@ def resolve_crs(
         except Exception:
             raise refuse("E_CRS_INVALID", f"无法识别坐标系“{user_crs}”", f"Unknown CRS '{user_crs}'",
                          crs=user_crs) from None
-        src, detected, notes = describe_crs(crs)
+        src, detected, notes = describe_crs(crs, accept_datum_approximation)
         return CrsResolution(src, detected, "user", notes)
     present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)] if len(geoms) else geoms
     if len(present) == 0:
@@ -222,7 +234,7 @@ def resolve_crs(
         impossible = crs.is_geographic and not (-180 <= bounds[0] <= bounds[2] <= 180
                                                 and -90 <= bounds[1] <= bounds[3] <= 90)
         if not impossible:
-            src, detected, notes = describe_crs(crs)
+            src, detected, notes = describe_crs(crs, accept_datum_approximation)
             return CrsResolution(src, detected, file_source, notes)
         note = f"文件声明 {crs.name}，但坐标不是经纬度：忽略声明，按坐标推断"
     else:
