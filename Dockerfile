@@ -3,12 +3,12 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MALLOC_ARENA_MAX=2 \
-    ECOREDLINE_DATA_DIR=/var/lib/ecoredline \
+    ECOREDLINE_DATA_DIR=/var/lib/ecoredline ECOREDLINE_TILE_CACHE_DIR=/var/lib/ecoredline/tiles \
     ECOREDLINE_HOST=0.0.0.0 ECOREDLINE_PORT=8000
 
-# fonts-noto-cjk: Chinese glyphs in rendered reports
+# fonts-noto-cjk: Chinese glyphs in pages and PDFs; Pango: WeasyPrint lays out report.pdf with it
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && apt-get install -y --no-install-recommends fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/ecoredline

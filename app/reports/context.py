@@ -169,7 +169,9 @@ def build_report(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
         for o in record.get("overlaps", [])
     ]
     versions = record.get("layer_versions", {})
-    layer_versions = [(layer, _layer_name(catalog, layer, lang) or layer, vid) for layer, vid in versions.items()]
+    kinds = {o["layer"]: o.get("kind") for o in record.get("layer_overlaps", []) + record.get("overlaps", [])}
+    layer_versions = [(layer, _layer_name(catalog, kinds.get(layer) or layer, lang) or layer, vid)
+                      for layer, vid in versions.items()]
     illustrative = bool(illustrative_versions and set(versions.values()) & illustrative_versions) or any(
         (o.get("attributes") or {}).get("demo") is True for o in record.get("overlaps", []))
     provenance_rows = [
