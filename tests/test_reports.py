@@ -216,3 +216,16 @@ def test_every_warning_has_an_english_message(client):
         return bool(cjk.search(re.sub(r"\[[^\]]*\]", "", text)))
 
     assert len(notes) >= 5 and not [w for w in notes if chinese(w["message_en"])]
+
+
+def test_a_configured_basemap_reaches_the_maps_but_never_a_downloaded_report(store, tmp_path):
+    build_world(store)
+    url = "https://t0.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=SECRETKEY"
+    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES, basemap_url=url,
+                        basemap_attribution="天地图")
+    with TestClient(create_app(settings, store=store)) as c:
+        assert "SECRETKEY" in c.get("/").text and "SECRETKEY" in c.get("/screen").text
+        site = json.loads(shapely.to_geojson(to_lonlat(gk_box(-2500, 0, 1000))))
+        rec = c.post("/api/screenings", json={"geometry": site, "project": PROJECT}).json()
+        assert "SECRETKEY" in c.get(f"/screenings/{rec['id']}/map.html").text  # the live map may use it
+        assert "SECRETKEY" not in c.get(f"/api/screenings/{rec['id']}/report.html").text
