@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,9 +309,16 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
     buffer_epsg = gk3_epsg(float(shapely.centroid(shapely.geometrycollections(lonlat)).x))
     polys = _polygons(lonlat, buffer_epsg, options, repairs)
-    dissolved = dissolve(polys)
-    epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in
-    footprint, footprint_gk = _drop_slivers(dissolved, epsg, options, repairs)
+    with ThreadPoolExecutor(1) as bg:
+        # parcel areas in the zone of the parcels' centre while the union runs (GEOS and PROJ release
+        # the GIL): the footprint's zone below is almost always the same, and is checked
+        parcel_areas = bg.submit(lambda: shapely.area(to_gk(polys, buffer_epsg)))
+        dissolved = dissolve(polys)
+        epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in
+        areas_gk = parcel_areas.result() if epsg == buffer_epsg else shapely.area(to_gk(polys, epsg))
+        ell = bg.submit(ellipsoidal_area, dissolved)  # beside the GK projection of the slivers' test
+        footprint, footprint_gk = _drop_slivers(dissolved, epsg, options, repairs)
+        area_ell = ell.result() if footprint is dissolved else ellipsoidal_area(footprint)
     parts = shapely.get_parts(footprint)
     if len(parts) > options.max_parts:
         raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
@@ -320,8 +328,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
                      f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
     area_gk = float(footprint_gk.area)
-    area_ell = ellipsoidal_area(footprint)
-    for parcel, a in zip(parcels, shapely.area(to_gk(polys, epsg))):
+    for parcel, a in zip(parcels, areas_gk):
         parcel.area_m2_gk = float(a)
     declared = [p.declared_area_m2 for p in parcels]
     echo = FootprintEcho(
