@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapely
 import uvicorn
@@ -27,6 +28,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+SERVED: dict = {}  # server URL -> its store, for the test that re-publishes a layer
 
 
 def free_port() -> int:
@@ -54,6 +58,7 @@ def server(request, tmp_path_factory) -> Iterator[str]:
             break
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
+    SERVED[f"http://127.0.0.1:{port}"] = store
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
@@ -243,6 +248,13 @@ def test_planner_uploads_a_txt_previews_screens_and_reads_the_result(page, serve
     with page.page.expect_download() as dl:
         page.page.click("#downloads a[data-kind='report.pdf']")
     assert dl.value.suggested_filename == f"{record_id}.pdf"
+    # re-run on the current layers: nothing was re-published, so the same result, kept as a new record
+    page.page.click("#rerun")
+    out = page.page.locator("#rerun-result[data-same]")
+    out.wait_for()
+    assert out.get_attribute("data-same") == "1" and "结果与当前图层一致" in out.inner_text()
+    again = page.page.locator("#rerun-record").get_attribute("href").split("?")[0].rsplit("/", 1)[1]
+    assert api(page, f"/api/screenings/{again}")["parameters"]["rerun_of"] == record_id
 
 
 def test_planner_sees_a_refusal_with_its_code_and_line(page, tmp_path):
@@ -272,3 +284,35 @@ def test_result_page_in_english(page, tmp_path):
     assert verdict.get_attribute("data-verdict") == "restricted" and "Restricted" in verdict.inner_text()
     assert "Still owed" in page.page.locator(".finding[data-rule='cn.redline']").inner_text()
     assert json.loads(page.page.evaluate("JSON.stringify(window.ECO.lang)")) == "en"
+
+
+def test_zz_rerun_shows_what_a_republished_layer_changes(page, server, tmp_path):
+    """Last in the module: it re-publishes the redline layer (and puts it back)."""
+    from app.domain.models import ImportReport, LayerData, Provenance
+
+    page.goto("/screen")
+    page.wait_map()
+    page.page.set_input_files("#file", str(sample_txt(page, tmp_path)))
+    page.page.locator("#echo-table").wait_for()
+    page.page.fill("#industry-q", "N7712")
+    page.page.locator("#industry-list div[data-code='N7712']").click()
+    page.page.click("#submit")
+    page.page.wait_for_url("**/screenings/**")
+    assert page.page.locator("#verdict").get_attribute("data-verdict") == "prohibited"
+    store = SERVED[server]
+    old = store.features("eco_redline", limit=10_000).features
+    far = shapely.box(80.0, 40.0, 80.01, 40.01)  # the redline moved far away: no overlap any more
+    store.publish("eco_redline", LayerData("eco_redline", np.array([far], dtype=object), [{"name": "远处红线（示意）"}],
+                                           ImportReport(file_sha256="9" * 64)),
+                  Provenance(source_document="示意数据（非官方边界）", label="测试调整版"))
+    try:
+        page.page.click("#rerun")
+        out = page.page.locator("#rerun-result[data-same]")
+        out.wait_for()
+        text = out.inner_text()
+        assert out.get_attribute("data-same") == "0" and "判定不通过 →" in text and "eco_redline" in text
+        assert "cn.redline" in text  # the redline finding is gone
+    finally:
+        store.publish("eco_redline", LayerData("eco_redline", np.array([f.geometry for f in old], dtype=object),
+                                               [f.attributes for f in old], ImportReport(file_sha256="8" * 64)),
+                      Provenance(source_document="示意数据（非官方边界）", label="示意数据 v1"))

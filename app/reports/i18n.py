@@ -118,6 +118,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "value": ("值", "Value"),
     "item": ("项目", "Item"),
     "rerun": ("按当前图层重新筛查", "Re-run on current layers"),
+    "rerun_same": ("结果与当前图层一致：判定、规则与叠加均未变化。", "Same result on the current layers: verdict, rules and overlaps unchanged."),
+    "rerun_changed": ("按当前图层，结果有变化：", "On the current layers the result changes:"),
+    "rerun_versions": ("图层版本变化", "Layer versions changed"),
+    "rerun_added": ("新增规则结果", "Findings added"),
+    "rerun_removed": ("移除规则结果", "Findings removed"),
+    "rerun_record": ("新记录", "New record"),
 }
 
 
