@@ -185,6 +185,8 @@ def test_viewer_toggles_layers_and_jumps_to_a_region(page):
     page.page.wait_for_function("window.ecoMap.queryRenderedFeatures({layers: ['eco_redline-fill']}).length === 0")
     page.page.check("#toggle-eco_redline")
     # the part groups are the parts of 三线一单
+    legend = page.page.locator(".legend-classes[data-layer='control_unit'] li").all_inner_texts()
+    assert legend == ["优先保护单元", "重点管控单元", "一般管控单元"]
     headings = page.page.locator("#layer-toggles h3").all_inner_texts()
     assert headings[:3] == ["生态保护红线", "自然保护地", "生态环境准入清单"]
     before = page.page.evaluate("window.ecoMap.getZoom()")

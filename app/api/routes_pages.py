@@ -48,6 +48,7 @@ def _layers_config(request: Request, lang: str) -> list[dict[str, Any]]:
             "part": kind.part, "geometry": kind.geometry, "style": kind.style,
             "labels": {n: (n if lang == "en" else (a.zh or n)) for n, a in kind.attributes.items()},
             "value_labels": {} if lang == "en" else _value_labels(kind),
+            "classes": _classes(kind, lang),
             "version": v.id, "features": v.feature_count, "bbox": v.bbox,
             "illustrative": v.id in demo,
             "provenance": {"label": p.label, "source_document": p.source_document, "doc_number": p.doc_number,
@@ -67,6 +68,15 @@ def _value_labels(kind) -> dict[str, dict[str, str]]:
             if not word.isdigit():
                 out.setdefault(attr, {}).setdefault(str(value), word)
     return out
+
+
+def _classes(kind, lang: str) -> list[list[str]]:
+    """``[[value, colour, label], …]`` in the catalog's order, for a style coloured by an attribute."""
+    by, colours = kind.style.get("by"), kind.style.get("colors") or {}
+    if not by:
+        return []
+    labels = {} if lang == "en" else _value_labels(kind).get(by, {})
+    return [[str(v), str(c), labels.get(str(v), str(v))] for v, c in colours.items()]
 
 
 def _page(request: Request, template: str, lang: str, title_key: str, **extra: Any) -> HTMLResponse:

@@ -18,7 +18,7 @@
   function swatch(l) {
     const s = document.createElement("span");
     s.className = "swatch";
-    const colours = l.style.colors ? Object.values(l.style.colors) : [l.style.fill];
+    const colours = (l.classes && l.classes.length) ? l.classes.map((c) => c[1]) : [l.style.fill];
     s.style.background = colours.length > 1 ? "linear-gradient(90deg," + colours.join(",") + ")" : colours[0];
     if (l.geometry === "line") { s.style.height = "4px"; s.style.background = l.style.outline || l.style.fill; }
     s.style.borderColor = l.style.outline || "#555";
@@ -39,6 +39,16 @@
         if (l.illustrative) { const t = document.createElement("span"); t.className = "demo-tag"; t.textContent = ECO.lang === "en" ? "illustrative" : "示意"; lab.appendChild(t); }
         lab.title = l.version + " · " + l.features;
         box.appendChild(lab);
+        if (l.classes && l.classes.length) {  // a legend for the classes (the three unit categories …)
+          const ul = document.createElement("ul"); ul.className = "legend-classes"; ul.dataset.layer = l.id;
+          l.classes.forEach(([, colour, label]) => {
+            const li = document.createElement("li"); const sw = document.createElement("span");
+            sw.className = "swatch"; sw.style.background = colour;
+            li.append(sw, document.createTextNode(label));
+            ul.appendChild(li);
+          });
+          box.appendChild(ul);
+        }
       });
     });
   }
