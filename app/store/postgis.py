@@ -128,13 +128,15 @@ class PostgisStore:
                 with cur.copy("COPY feature (version_id, fid, attributes, area_m2, geom, tile_props) FROM STDIN"
                               " (FORMAT BINARY)") as copy:
                     copy.set_types(["text", "int4", "jsonb", "float8", "bytea", "jsonb"])
+                    tile_attrs = []
                     for start in range(0, n, COPY_CHUNK):
                         stop = min(start + COPY_CHUNK, n)
                         for i in range(start, stop):
                             attrs = data.attributes[i]
                             lean = tile_properties(attrs)
+                            tile_attrs.append(Jsonb(attrs if lean is None else lean, dumps=_dumps))
                             copy.write_row((vid, i, Jsonb(attrs, dumps=_dumps), float(areas[i]), wkb[i],
-                                            None if lean is None else Jsonb(lean, dumps=_dumps)))
+                                            None if lean is None else tile_attrs[-1]))
                         note("write", stop, n)
                 note("subdivide", 0, 1)
                 owner, pieces = pieces_job.result()
@@ -146,12 +148,13 @@ class PostgisStore:
                         copy.write_row((vid, f, g))
                 note("pieces", 1, 1)
                 bands = bands_job.result()
-                with cur.copy("COPY feature_band (version_id, band, fid, geom) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(["text", "int2", "int4", "bytea"])
+                with cur.copy("COPY feature_band (version_id, band, fid, geom, props) FROM STDIN (FORMAT BINARY)"
+                              ) as copy:
+                    copy.set_types(["text", "int2", "int4", "bytea", "jsonb"])
                     for band in bands:
                         band_wkb = shapely.to_wkb(shapely.set_srid(band.geoms, 3857), include_srid=True)
                         for f, g in zip(band.fids.tolist(), band_wkb, strict=True):
-                            copy.write_row((vid, band.zoom, f, g))
+                            copy.write_row((vid, band.zoom, f, g, tile_attrs[f]))
                 if bands:  # none for point layers: their tiles read the features at every zoom
                     conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
                 note("bands", 1, 1)
@@ -257,9 +260,8 @@ class PostgisStore:
                 "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
                 " ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s) AS envm)"
                 " SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ("
-                "  SELECT t.fid, COALESCE(f.tile_props, f.attributes) AS attributes,"
-                "   ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
-                "   FROM b, feature_band t JOIN feature f ON f.version_id = t.version_id AND f.fid = t.fid"
+                "  SELECT t.fid, t.props, ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
+                "   FROM b, feature_band t"
                 "   WHERE t.version_id = %(vid)s AND t.band = %(band)s AND t.geom && b.envm OFFSET 0) q"
                 " WHERE q.geom IS NOT NULL"
             )

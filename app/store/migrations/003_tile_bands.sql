@@ -6,6 +6,7 @@ CREATE TABLE feature_band (
     band        smallint NOT NULL,
     fid         integer NOT NULL,
     geom        geometry(Geometry, 3857) NOT NULL,
+    props       jsonb NOT NULL,  -- the attributes tiles carry (long texts left out): no join at tile time
     PRIMARY KEY (version_id, band, fid)
 );
 CREATE INDEX feature_band_geom_gist ON feature_band USING gist (geom);
