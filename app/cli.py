@@ -78,6 +78,9 @@ def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     if not no_serve:
         import uvicorn
 
+        base = f"http://{host or s.host}:{port or s.port}"
+        click.echo(f"图层浏览 layer viewer: {base}/  ·  项目筛查 screening: {base}/screen  ·  API: {base}/api.html",
+                   err=True)
         uvicorn.run("app.api.app:create_app", factory=True, host=host or s.host, port=port or s.port)
 
 
