@@ -311,3 +311,17 @@ def test_xian80_shapefile_is_refused_unless_the_approximation_is_accepted(tmp_pa
     # and puts the parcel where the same numbers read as CGCS2000 would, within the stated ~100 m
     same = from_crs(gk, 4544)
     assert shapely.distance(fp.geometry.centroid, same.centroid) * 111_000 < 100
+
+
+def test_xian80_crs_given_for_a_dxf_is_approximated_with_its_warning(tmp_path):
+    doc = ezdxf.new()
+    doc.modelspace().add_lwpolyline([(500_000, 3_270_000), (500_400, 3_270_000), (500_400, 3_270_300),
+                                     (500_000, 3_270_300)], close=True)
+    doc.saveas(tmp_path / "x.dxf")
+    data = (tmp_path / "x.dxf").read_bytes()
+    with pytest.raises(EcoError) as ei:
+        read_boundary(data, "x.dxf", BoundaryOptions(crs="EPSG:2380"))
+    assert ei.value.code == "E_CRS_DATUM_UNSUPPORTED"
+    fp = read_boundary(data, "x.dxf", BoundaryOptions(crs="EPSG:2380", accept_datum_approximation=True))
+    assert fp.echo.crs_source == "user" and any(w["code"] == "W_DATUM_APPROXIMATE" for w in fp.echo.warnings)
+    assert fp.echo.area_m2_gk == pytest.approx(120_000, rel=1e-3)

@@ -279,3 +279,45 @@ def test_postgis_answers_the_same_from_memory_and_from_sql(tmp_path, catalog, pg
             st.close()
     assert results[0] == results[10_000_000]
     assert {fid for fid, _ in results[0][2]} == {"redline.v1.0", "redline.v1.1", "redline.v1.3"}  # 900, 999 m
+
+
+def test_piece_cache_loads_only_what_fits_and_never_thrashes():
+    from app.store.pieceindex import PieceIndex, PieceIndexCache
+
+    def index(n: int) -> PieceIndex:
+        pieces = np.array([shapely.box(i, 0, i + 1, 1) for i in range(n)], dtype=object)  # 5 vertices each
+        return PieceIndex.build(pieces, np.arange(n), {i: {} for i in range(n)}, {i: 1.0 for i in range(n)})
+
+    cache = PieceIndexCache(max_vertices=100)
+    loads: list[str] = []
+
+    def load(vid: str, n: int):
+        return lambda: (loads.append(vid), index(n))[1]
+
+    assert cache.get("a", load("a", 12), estimate=60).vertices == 60
+    assert cache.get("b", load("b", 12), estimate=60) is None  # does not fit beside a: SQL answers
+    for _ in range(3):  # a stays, b is never loaded, nothing is evicted and reloaded
+        assert cache.get("a", load("a", 12), estimate=60) is not None
+        assert cache.get("b", load("b", 12), estimate=60) is None
+    assert loads == ["a"]
+    with pytest.raises(RuntimeError):
+        cache.get("c", lambda: (_ for _ in ()).throw(RuntimeError("db down")), estimate=1)
+    assert cache.get("c", load("c", 1), estimate=5).vertices == 5  # a failed load leaves nothing behind
+
+
+def test_migration_004_leaves_out_the_same_long_texts_as_publishing(pg_url):
+    """The backfill of 004 (versions published before it) must mirror tile_properties()."""
+    import json as _json
+
+    import psycopg
+
+    from app.domain.tilebands import LONG_TEXT, tile_properties
+    from app.store.migrations import MIGRATIONS_DIR
+
+    sql = (MIGRATIONS_DIR / "004_tile_props.sql").read_text(encoding="utf-8")
+    select = sql[sql.index("(\n    SELECT") + 1: sql.index(")\nWHERE EXISTS")].replace("f.attributes", "%(a)s::jsonb")
+    attrs = {"name": "单元", "category": "key", "n": 3, "ok": True, "spatial_layout": "禁" * (LONG_TEXT + 1),
+             "edge": "x" * LONG_TEXT}
+    with psycopg.connect(pg_url) as conn:
+        got = conn.execute(select, {"a": _json.dumps(attrs, ensure_ascii=False)}).fetchone()[0]
+    assert got == tile_properties(attrs)

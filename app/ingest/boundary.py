@@ -163,7 +163,8 @@ def read_geojson_object(obj: dict[str, Any], options: BoundaryOptions | None = N
                      "geometry") from None
     if len(geoms) == 0:
         raise refuse("E_BOUNDARY_EMPTY", "没有几何", "No geometry was given")
-    res = resolve_crs("EPSG:4326", _zone_crs(options), geoms, "geometry")  # RFC 7946: CRS84
+    res = resolve_crs("EPSG:4326", _zone_crs(options), geoms, "geometry",  # RFC 7946: CRS84
+                      accept_datum_approximation=options.accept_datum_approximation)
     fp = _finish(_Raw(geoms, res, "GeoJSON (JSON)", [Parcel(index=i + 1) for i in range(len(geoms))],
                       [crs_note(n) for n in res.notes]), options)
     fp.echo.input_sha256 = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
@@ -224,6 +225,7 @@ def _from_dxf(path: Path, options: BoundaryOptions) -> _Raw:
     res = resolve_crs(None, _zone_crs(options), shapes.geoms, "DXF",
                       accept_datum_approximation=options.accept_datum_approximation)
     warnings = [note("W_DXF_LAYER", n, f"DXF layer '{shapes.layer}' picked automatically") for n in shapes.notes]
+    warnings += [crs_note(n) for n in res.notes]
     parcels = [Parcel(index=i + 1, attributes={"layer": shapes.layer}) for i in range(len(shapes.geoms))]
     return _Raw(shapes.geoms, res, "DXF", parcels, warnings, shapes.encoding)
 
@@ -231,10 +233,12 @@ def _from_dxf(path: Path, options: BoundaryOptions) -> _Raw:
 def _from_table(path: Path, options: BoundaryOptions) -> _Raw:
     corners = read_corner_list(path)
     user = _zone_crs(options)
-    res = resolve_crs("EPSG:4490" if corners.lonlat else None, user, corners.geoms, path.name)
+    res = resolve_crs("EPSG:4490" if corners.lonlat else None, user, corners.geoms, path.name,
+                      accept_datum_approximation=options.accept_datum_approximation)
     parcels = [Parcel(index=i + 1, code=n) for i, n in enumerate(corners.part_names)]
     warnings = [note("W_TABLE_RING_PART", n, "A ring outside the outer ring was read as a separate part")
                 for n in corners.notes]
+    warnings += [crs_note(n) for n in res.notes]
     return _Raw(corners.geoms, res, path.suffix.lower().lstrip(".").upper(), parcels, warnings, corners.encoding)
 
 

@@ -124,6 +124,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "rerun_added": ("新增规则结果", "Findings added"),
     "rerun_removed": ("移除规则结果", "Findings removed"),
     "rerun_record": ("新记录", "New record"),
+    "rerun_overlaps_added": ("新增叠加要素", "Overlaps added"),
+    "rerun_overlaps_removed": ("移除叠加要素", "Overlaps removed"),
+    "rerun_areas_changed": ("重叠面积变化", "Overlap areas changed"),
 }
 
 

@@ -49,7 +49,12 @@ class PieceIndex:
 
 
 class PieceIndexCache:
-    """Indexes by version id, least recently used out first, each built once however many threads ask."""
+    """Indexes by version id, least recently used out first, each built once however many threads ask.
+
+    With a vertex budget, a version is loaded only while it fits beside what is cached (``get`` answers
+    None otherwise and the caller asks SQL): evicting to make room would reload layers on every probe
+    when two of them do not fit together.
+    """
 
     def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
         self.max_versions = max_versions
@@ -58,31 +63,33 @@ class PieceIndexCache:
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
 
-    def get(self, vid: str, load: Callable[[], PieceIndex]) -> PieceIndex:
+    def get(self, vid: str, load: Callable[[], PieceIndex], estimate: int = 0) -> PieceIndex | None:
         with self._lock:
             idx = self._items.get(vid)
             if idx is not None:
                 self._items.move_to_end(vid)
                 return idx
+            if self.max_vertices is not None and self._vertices() + estimate > self.max_vertices:
+                return None
             build = self._building.setdefault(vid, threading.Lock())
         with build:
             with self._lock:
                 idx = self._items.get(vid)
             if idx is not None:
                 return idx
-            idx = load()
+            try:
+                idx = load()
+            finally:
+                with self._lock:
+                    self._building.pop(vid, None)
             with self._lock:
                 self._items[vid] = idx
-                self._building.pop(vid, None)
-                self._evict()
+                while len(self._items) > self.max_versions:
+                    self._items.popitem(last=False)
         return idx
 
-    def _evict(self) -> None:
-        while len(self._items) > self.max_versions:
-            self._items.popitem(last=False)
-        if self.max_vertices is not None:
-            while len(self._items) > 1 and sum(i.vertices for i in self._items.values()) > self.max_vertices:
-                self._items.popitem(last=False)
+    def _vertices(self) -> int:
+        return sum(i.vertices for i in self._items.values())
 
     def clear(self) -> None:
         with self._lock:

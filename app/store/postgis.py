@@ -134,7 +134,8 @@ class PostgisStore:
                         for i in range(start, stop):
                             attrs = data.attributes[i]
                             lean = tile_properties(attrs)
-                            tile_attrs.append(Jsonb(attrs if lean is None else lean, dumps=_dumps))
+                            text = _dumps(attrs if lean is None else lean)  # serialised once, written 1–7×
+                            tile_attrs.append(Jsonb(None, dumps=lambda _o, t=text: t))
                             copy.write_row((vid, i, Jsonb(attrs, dumps=_dumps), float(areas[i]), wkb[i],
                                             None if lean is None else tile_attrs[-1]))
                         note("write", stop, n)
@@ -346,17 +347,21 @@ class PostgisStore:
         return out + self._sql_pieces(geometry, distance_m, rest, window_only)
 
     def _piece_index(self, vid: str) -> PieceIndex | None:
-        budget = self.settings.piece_cache_vertices
-        if budget <= 0:
+        """The version's pieces in memory, or None: over the budget, or not a version (SQL answers).
+
+        Kept by version id for the life of the process (versions never change): restart the workers
+        after restoring or truncating the database, which can give an id to different data."""
+        if self.settings.piece_cache_vertices <= 0:
             return None
         known = self._piece_vertices.get(vid)
         if known is None:
             with self.pool.connection() as conn:
                 row = conn.execute("SELECT vertex_count FROM layer_version WHERE id = %s", (vid,)).fetchone()
-            known = self._piece_vertices[vid] = int(row[0]) if row else 0
-        if known > budget:
-            return None
-        return self._pieces.get(vid, lambda: self._load_index(vid))
+            if row is None:
+                return None  # not remembered: the version may yet be published
+            known = self._piece_vertices[vid] = int(row[0])
+        # pieces carry the cut points as well: ~10 % more vertices than the features
+        return self._pieces.get(vid, lambda: self._load_index(vid), estimate=known + known // 10)
 
     def _load_index(self, vid: str) -> PieceIndex:
         with self.pool.connection() as conn:

@@ -5,25 +5,32 @@
   if (!btn) return;
   btn.addEventListener("click", async () => {
     btn.disabled = true;
-    const r = await fetch("/api/screenings/" + encodeURIComponent(btn.dataset.record) + "/rerun?as_of=current", { method: "POST" });
-    const body = await r.json().catch(() => null);
-    btn.disabled = false;
     out.hidden = false;
-    if (!r.ok) { out.className = "rerun-result error"; ECO.showError(out, body, r.status); return; }
-    out.className = "rerun-result";
-    out.dataset.same = body.same ? "1" : "0";
-    const link = "<a id='rerun-record' href='/screenings/" + encodeURIComponent(body.record.id) + "?lang=" + ECO.lang + "'>" +
-      ECO.esc(ECO.t("rerun_record")) + " " + ECO.esc(body.record.id) + "</a>";
-    if (body.same) { out.innerHTML = ECO.esc(ECO.t("rerun_same")) + " " + link; return; }
-    const v = body.verdict || {};
-    const items = [];
-    if (v.before !== v.after) items.push(ECO.esc(ECO.t("verdict")) + "：" + ECO.esc(ECO.verdicts[v.before] || v.before) + " → " + ECO.esc(ECO.verdicts[v.after] || v.after));
-    const changed = body.layer_versions_changed || {};
-    const names = Array.isArray(changed) ? changed : Object.keys(changed);
-    if (names.length) items.push(ECO.esc(ECO.t("rerun_versions")) + "：" + names.map(ECO.esc).join("、"));
-    const rule = (f) => ECO.esc(f.rule_id || f);
-    if ((body.findings_added || []).length) items.push(ECO.esc(ECO.t("rerun_added")) + "：" + body.findings_added.map(rule).join("、"));
-    if ((body.findings_removed || []).length) items.push(ECO.esc(ECO.t("rerun_removed")) + "：" + body.findings_removed.map(rule).join("、"));
-    out.innerHTML = ECO.esc(ECO.t("rerun_changed")) + "<ul><li>" + items.join("</li><li>") + "</li></ul>" + link;
+    try {
+      const r = await fetch("/api/screenings/" + encodeURIComponent(btn.dataset.record) + "/rerun?as_of=current", { method: "POST" });
+      const body = await r.json().catch(() => null);
+      if (!r.ok || !body) { out.className = "rerun-result error"; ECO.showError(out, body, r.status); return; }
+      out.className = "rerun-result";
+      out.dataset.same = body.same ? "1" : "0";
+      const href = "/screenings/" + encodeURIComponent(body.record.id) + "?lang=" + ECO.lang;
+      const link = "<a id='rerun-record' href='" + ECO.esc(href) + "'>" + ECO.esc(ECO.t("rerun_record")) + " " + ECO.esc(body.record.id) + "</a>";
+      if (body.same) { out.innerHTML = ECO.esc(ECO.t("rerun_same")) + " " + link; return; }
+      const v = body.verdict || {};
+      const items = [];
+      if (v.before !== v.after) items.push(ECO.esc(ECO.t("verdict")) + "：" + ECO.esc(ECO.verdicts[v.before] || v.before) + " → " + ECO.esc(ECO.verdicts[v.after] || v.after));
+      const changed = body.layer_versions_changed || {};
+      const names = Array.isArray(changed) ? changed : Object.keys(changed);
+      if (names.length) items.push(ECO.esc(ECO.t("rerun_versions")) + "：" + names.map(ECO.esc).join("、"));
+      const id = (x) => ECO.esc(x.rule_id || x.feature_id || x);
+      const lists = [["findings_added", "rerun_added"], ["findings_removed", "rerun_removed"], ["overlaps_added", "rerun_overlaps_added"],
+        ["overlaps_removed", "rerun_overlaps_removed"], ["overlap_areas_changed", "rerun_areas_changed"]];
+      lists.forEach(([key, label]) => { if ((body[key] || []).length) items.push(ECO.esc(ECO.t(label)) + "：" + body[key].map(id).join("、")); });
+      out.innerHTML = ECO.esc(ECO.t("rerun_changed")) + "<ul><li>" + items.join("</li><li>") + "</li></ul>" + link;
+    } catch (e) {
+      out.className = "rerun-result error";
+      ECO.showError(out, null, 0);
+    } finally {
+      btn.disabled = false;
+    }
   });
 })();

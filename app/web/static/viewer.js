@@ -70,7 +70,7 @@
           if (!f) return;
           el.querySelector("table").innerHTML = rowsHtml(l, f.properties);
           el.dataset.complete = "1";
-        });
+        }).catch(() => { el.dataset.complete = "0"; });  // the tile's attributes stay shown
     });
   }
 
