@@ -33,6 +33,7 @@ from app.domain.catalog import load_catalog  # noqa: E402
 from app.domain.models import Provenance  # noqa: E402
 from app.domain.mvt import lonlat_to_tile  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.store.embedded import EmbeddedStore  # noqa: E402
 from app.store.postgis import PostgisStore  # noqa: E402
 from scripts.bench_import import machine  # noqa: E402
 from scripts.bench_screening import province_layers  # noqa: E402
@@ -101,16 +102,27 @@ def main() -> None:
                       f" FROM feature WHERE version_id = '{version.id}'")
             c.execute("VACUUM ANALYZE")
         tiles = sample_tiles(version.bbox, args.per_zoom)
+        # the embedded store (the zero-setup default) with the same layer, in its own GeoPackage
+        emb_dir = pgdir / "embedded"
+        emb_dir.mkdir()
+        emb = EmbeddedStore(emb_dir / "ecoredline.gpkg", load_catalog(ROOT / "layers"), Settings(data_dir=emb_dir))
+        emb_version = emb.publish("eco_redline", data, Provenance(source_document="示意数据（非官方边界）"))
+        emb.close()
         servers = {}
-        for label, cache in (("EcoRedline, uncached (zoom bands ≤ z11, features above)", "false"),
-                             ("EcoRedline, tile cache warm", "true")):
+        for label, cache, db in (("EcoRedline PostGIS, uncached (zoom bands ≤ z11, features above)", "false", url),
+                                 ("EcoRedline PostGIS, tile cache warm", "true", url),
+                                 ("EcoRedline embedded, uncached (bands built on first use)", "false", None)):
             port = free_port()
-            env = {**os.environ, "ECOREDLINE_DATABASE_URL": url, "ECOREDLINE_DATA_DIR": str(pgdir / "data"),
+            env = {**os.environ, "ECOREDLINE_DATA_DIR": str(pgdir / "data") if db else str(emb_dir),
                    "ECOREDLINE_TILE_CACHE": cache}
+            env.pop("ECOREDLINE_DATABASE_URL", None)
+            if db:
+                env["ECOREDLINE_DATABASE_URL"] = db
             procs.append(start([sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory", "--port",
                                 str(port), "--log-level", "warning"], env, f"http://127.0.0.1:{port}/healthz"))
-            servers[label] = (lambda p: lambda z, x, y:
-                              f"http://127.0.0.1:{p}/tiles/eco_redline/{z}/{x}/{y}.mvt?v={version.id}")(port)
+            servers[label] = (lambda p, v: lambda z, x, y:
+                              f"http://127.0.0.1:{p}/tiles/eco_redline/{z}/{x}/{y}.mvt?v={v}")(
+                                  port, version.id if db else emb_version.id)
         if args.tipg_python:
             tport = free_port()
             tenv = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]'}
@@ -120,12 +132,17 @@ def main() -> None:
                 lambda z, x, y: f"http://127.0.0.1:{tport}/collections/public.redline_current/tiles/"
                                 f"WebMercatorQuad/{z}/{x}/{y}")
         rows = []
+        notes: list[str] = []
         with httpx.Client(timeout=120) as client:
             for name, fn in servers.items():
                 measure(client, [fn(5, *tiles[5][0])])  # warm the pool
                 if "cache warm" in name:  # fill the cache: the measured pass is all hits
                     for z, zt in tiles.items():
                         measure(client, [fn(z, x, y) for x, y in zt])
+                if "embedded" in name:  # one tile per zoom first: builds the in-memory bands
+                    first, _ = measure(client, [fn(z, *zt[0]) for z, zt in tiles.items()])
+                    notes.append(f"embedded store: first tile of each zoom z5–z14 (builds the bands): "
+                                 f"{sum(first):.2f} s in all")
                 for z, zt in tiles.items():
                     ts, size = measure(client, [fn(z, x, y) for x, y in zt])
                     ts.sort()
@@ -138,7 +155,10 @@ def main() -> None:
               f"--per-zoom {args.per_zoom} --redlines {args.redlines}`")
         print(f"- layer: {len(data.geometries):,} redline polygons, {verts:,} vertices (synthetic, 示意数据); "
               f"{args.per_zoom} random tiles per zoom inside the layer's extent, requested one after another")
-        print(f"- publish of the layer (features, pieces, zoom bands, one transaction): {publish_s:.2f} s\n")
+        print(f"- publish of the layer (features, pieces, zoom bands, one transaction): {publish_s:.2f} s")
+        for n in notes:
+            print(f"- {n}")
+        print()
         print("| z | server | p50 ms | p95 ms | tiles/s | KiB/tile |")
         print("|---:|---|---:|---:|---:|---:|")
         for z, name, p50, p95, rate, kib in sorted(rows):

@@ -1,15 +1,15 @@
-"""Web Mercator tiles and Mapbox Vector Tile encoding (the embedded store's encoder; PostGIS uses ST_AsMVT)."""
+"""Web Mercator tiles and Mapbox Vector Tile encoding (the embedded store's; PostGIS uses ST_AsMVT)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import mapbox_vector_tile
 import numpy as np
 import shapely
 
 from app.domain.errors import InputRefused
+from app.domain.mvt_encode import encode_layer
 
 WORLD = 20037508.342789244  # half the Web Mercator world width, metres
 EXTENT = 4096
@@ -45,24 +45,16 @@ def encode(layer_name: str, fids: np.ndarray, geoms_3857: np.ndarray, properties
     """Clip (with a buffer), generalise to half a pixel and encode features already in EPSG:3857."""
     b = tile_bounds_3857(z, x, y)
     pad = (b[2] - b[0]) * BUFFER / EXTENT
-    clipped = np.array([shapely.clip_by_rect(g, b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad)
-                        for g in geoms_3857], dtype=object)
+    clipped = shapely.clip_by_rect(np.asarray(geoms_3857, dtype=object), b[0] - pad, b[1] - pad, b[2] + pad,
+                                   b[3] + pad)
     if len(clipped):
         clipped = shapely.simplify(clipped, pixel_m(z) / 2, preserve_topology=True)
-        # into tile units (y down), vectorised: the encoder's own quantising walks coordinates in Python
+        # into tile units (y down): the encoder rounds, orients and writes commands (app/domain/mvt_encode.py)
         sx = EXTENT / (b[2] - b[0])
         clipped = shapely.transform(clipped, lambda xy: np.column_stack([(xy[:, 0] - b[0]) * sx,
                                                                          (b[3] - xy[:, 1]) * sx]))
-    feats = [
-        {"geometry": g, "properties": {k: v for k, v in p.items() if isinstance(v, (str, int, float, bool))},
-         "id": int(fid)}
-        for fid, g, p in zip(fids, clipped, properties)
-        if g is not None and not g.is_empty
-    ]
-    if not feats:
+    keep = ~(shapely.is_missing(clipped) | shapely.is_empty(clipped)) if len(clipped) else np.zeros(0, bool)
+    if not keep.any():
         return b""
-    return mapbox_vector_tile.encode(
-        [{"name": layer_name, "features": feats}],
-        default_options={"y_coord_down": True, "extents": EXTENT,
-                         "on_invalid_geometry": mapbox_vector_tile.encoder.on_invalid_geometry_make_valid},
-    )
+    idx = np.flatnonzero(keep)
+    return encode_layer(layer_name, np.asarray(fids)[idx], clipped[idx], [properties[i] for i in idx], EXTENT)
