@@ -27,6 +27,7 @@ from app.screening.setup import build_screener
 from app.settings import Settings, get_settings
 from app.store import open_store
 from app.store.base import LayerStore
+from app.store.pieceindex import settle
 from app.tiles.cache import TileCache
 from app.web import STATIC_DIR, VENDORS, vendor_dir
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
         app.state.store = store if store is not None else open_store(settings)
         app.state.screener = build_screener(app.state.store, settings)
         app.state.cpu = ThreadPoolExecutor(max_workers=settings.cpu_threads, thread_name_prefix="ecoredline-cpu")
+        settle()  # modules, catalog, rules, industries: alive for good, out of the collector's walks
         try:
             yield
         finally:

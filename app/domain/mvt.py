@@ -41,14 +41,17 @@ def pixel_m(z: int) -> float:
 
 
 def encode(layer_name: str, fids: np.ndarray, geoms_3857: np.ndarray, properties: list[dict[str, Any]],
-           z: int, x: int, y: int) -> bytes:
-    """Clip (with a buffer), generalise to half a pixel and encode features already in EPSG:3857."""
+           z: int, x: int, y: int, simplify: bool = True) -> bytes:
+    """Clip (with a buffer), generalise to half a pixel and encode features already in EPSG:3857.
+
+    ``simplify=False`` for geometry already generalised for this zoom (a zoom band)."""
     b = tile_bounds_3857(z, x, y)
     pad = (b[2] - b[0]) * BUFFER / EXTENT
     clipped = shapely.clip_by_rect(np.asarray(geoms_3857, dtype=object), b[0] - pad, b[1] - pad, b[2] + pad,
                                    b[3] + pad)
     if len(clipped):
-        clipped = shapely.simplify(clipped, pixel_m(z) / 2, preserve_topology=True)
+        if simplify:
+            clipped = shapely.simplify(clipped, pixel_m(z) / 2, preserve_topology=True)
         # into tile units (y down): the encoder rounds, orients and writes commands (app/domain/mvt_encode.py)
         sx = EXTENT / (b[2] - b[0])
         clipped = shapely.transform(clipped, lambda xy: np.column_stack([(xy[:, 0] - b[0]) * sx,

@@ -40,7 +40,12 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, n
 
 
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
 def _varint(value: int) -> bytes:
+    if value < 128:
+        return _SMALL[value]
     out = bytearray()
     while True:
         b = value & 0x7F
@@ -215,11 +220,13 @@ def encode_layer(name: str, fids: np.ndarray, geoms: np.ndarray, properties: lis
                 continue
             tags.append(keys.setdefault(k, len(keys)))
             tags.append(values.setdefault((type(v), v), len(values)))
-        body = _field(1, 0) + _varint(int(fids[i]))
+        parts = [b"\x08", _varint(int(fids[i]))]  # 1: id
         if tags:
-            body += _bytes_field(2, b"".join(_varint(t) for t in tags))
-        body += _field(3, 0) + _varint(kind) + _bytes_field(4, geometry)
-        features.append(_bytes_field(2, body))
+            packed = b"".join([_SMALL[t] if t < 128 else _varint(t) for t in tags])
+            parts += [b"\x12", _varint(len(packed)), packed]  # 2: tags
+        parts += [b"\x18", _SMALL[kind], b"\x22", _varint(len(geometry)), geometry]  # 3: type, 4: geometry
+        body = b"".join(parts)
+        features.append(b"\x12" + _varint(len(body)) + body)  # layer field 2: a feature
     if not features:
         return b""
     layer = (_field(15, 0) + _varint(2) + _bytes_field(1, name.encode("utf-8")) + b"".join(features)

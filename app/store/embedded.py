@@ -59,7 +59,7 @@ from app.store.common import (
     resolve_versions,
     version_from_row,
 )
-from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
+from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window, settle
 
 SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47
@@ -414,6 +414,7 @@ class EmbeddedStore:
         props = [json.loads(r[1]) for r in rows]
         props = [p if (lean := tile_properties(p)) is None else lean for p in props]  # long texts stay out
         entry = (fids, merc, props, shapely.STRtree(merc))
+        settle()
         with self._cache_lock:
             self._tile_cache[key] = entry
             while len(self._tile_cache) > self._tile_cache_size:
@@ -440,6 +441,7 @@ class EmbeddedStore:
             else:
                 band = simplify_band(merc, np.arange(len(fids), dtype=np.int64), zoom)
                 entry = (band.fids, band.geoms, shapely.STRtree(band.geoms))
+                settle()
             with self._cache_lock:
                 self._tile_cache[key] = entry
                 self._build_locks.pop(key, None)
@@ -456,7 +458,8 @@ class EmbeddedStore:
         b = tile_bounds_3857(z, x, y)
         pad = (b[2] - b[0]) * BUFFER / EXTENT
         cand = np.sort(tree.query(shapely.box(b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad)))
-        return encode_mvt(layer_name, fids[rows[cand]], merc[cand], [props[i] for i in rows[cand]], z, x, y)
+        return encode_mvt(layer_name, fids[rows[cand]], merc[cand], [props[i] for i in rows[cand]], z, x, y,
+                          simplify=band is None)
 
     # -- screening records -------------------------------------------------------------------
     def save_screening(self, record: dict[str, Any], input_bytes: bytes | None) -> None:
