@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,6 +269,27 @@ def _present(v: Any) -> bool:
 
 
 # -- the common finish ----------------------------------------------------------------------------------
+_PARALLEL_VERTICES = 100_000
+
+
+class _Inline:
+    """An executor that runs each job at once, on the caller's thread."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn, *args) -> Future:
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as e:  # re-raised by result(), as a thread pool would
+            done.set_exception(e)
+        return done
+
+
 def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     geoms = np.asarray(raw.geoms, dtype=object)
     warnings = list(raw.warnings)
@@ -313,9 +334,10 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
     buffer_epsg = gk3_epsg(float(shapely.centroid(shapely.geometrycollections(lonlat)).x))
     polys = _polygons(lonlat, buffer_epsg, options, repairs)
-    with ThreadPoolExecutor(1) as bg:
-        # parcel areas in the zone of the parcels' centre while the union runs (GEOS and PROJ release
-        # the GIL): the footprint's zone below is almost always the same, and is checked
+    # big uploads: parcel areas in the zone of the parcels' centre while the union runs (GEOS and PROJ
+    # release the GIL); the footprint's zone below is almost always the same, and is checked. Small ones
+    # stay on this thread: a new thread sets pyproj's transformations up again (~3 ms each).
+    with (ThreadPoolExecutor(1) if nverts > _PARALLEL_VERTICES else _Inline()) as bg:
         parcel_areas = bg.submit(lambda: shapely.area(to_gk(polys, buffer_epsg)))
         dissolved = dissolve(polys)
         epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in
