@@ -73,6 +73,10 @@ def test_publish_list_and_history(client):
     fc = client.get("/api/layers/redline/features", params={"version": "redline.v1", "limit": 2}).json()
     assert fc["numberMatched"] == 3 and fc["numberReturned"] == 2
     assert fc["features"][0]["properties"]["name"] == "红线0" and fc["features"][0]["geometry"]["type"] == "Polygon"
+    g = shapely.geometry.shape(fc["features"][0]["geometry"])
+    assert fc["features"][0]["bbox"] == pytest.approx(list(g.bounds), abs=1e-6)
+    slim = client.get("/api/layers/redline/features", params={"version": "redline.v1", "geometry": "false"}).json()
+    assert all(f["geometry"] is None and len(f["bbox"]) == 4 for f in slim["features"]) and slim["numberMatched"] == 3
     assert client.get("/healthz").json()["layers"] == 1
 
 

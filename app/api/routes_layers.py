@@ -90,7 +90,9 @@ def layer_features(
     version: str | None = None,
     limit: Annotated[int, Query()] = 100,
     offset: Annotated[int, Query()] = 0,
+    geometry: bool = True,
 ) -> dict[str, Any]:
+    """``geometry=false`` gives each feature's bbox instead of its geometry (the viewer's region list)."""
     page = store.features(layer_id, version_id=version, bbox=_parse_bbox(bbox), limit=limit, offset=offset)
     return {
         "type": "FeatureCollection",
@@ -98,7 +100,8 @@ def layer_features(
         "numberReturned": len(page.features),
         "features": [
             {"type": "Feature", "id": f.id, "properties": f.attributes,
-             "geometry": shapely.geometry.mapping(f.geometry)}
+             "bbox": [round(v, 7) for v in f.geometry.bounds],
+             "geometry": shapely.geometry.mapping(f.geometry) if geometry else None}
             for f in page.features
         ],
     }

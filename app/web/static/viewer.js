@@ -108,7 +108,7 @@
   });
 
   if (byId.admin_region) {
-    fetch("/api/layers/admin_region/features?limit=1000").then((r) => r.json()).then((fc) => {
+    fetch("/api/layers/admin_region/features?limit=1000&geometry=false").then((r) => r.json()).then((fc) => {
       const sel = document.getElementById("region-jump");
       fc.features.forEach((f, i) => {
         const o = document.createElement("option"); o.value = String(i);
@@ -116,11 +116,8 @@
         sel.appendChild(o);
       });
       sel.addEventListener("change", () => {
-        const f = fc.features[Number(sel.value)]; if (!f) return;
-        const b = [[180, 90], [-180, -90]];
-        const walk = (c) => { if (typeof c[0] === "number") { b[0][0] = Math.min(b[0][0], c[0]); b[0][1] = Math.min(b[0][1], c[1]); b[1][0] = Math.max(b[1][0], c[0]); b[1][1] = Math.max(b[1][1], c[1]); } else c.forEach(walk); };
-        walk(f.geometry.coordinates);
-        map.fitBounds(b, { padding: 20, duration: 0 });
+        const f = fc.features[Number(sel.value)]; if (!f || !f.bbox) return;
+        map.fitBounds([[f.bbox[0], f.bbox[1]], [f.bbox[2], f.bbox[3]]], { padding: 20, duration: 0 });
       });
     });
   }
