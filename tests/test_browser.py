@@ -221,6 +221,8 @@ def test_planner_uploads_a_txt_previews_screens_and_reads_the_result(page, serve
     echo = page.page.locator("#echo")
     assert echo.get_attribute("data-crs") == "EPSG:4523" and echo.get_attribute("data-crs-source") == "prefix"
     assert float(echo.get_attribute("data-area")) == pytest.approx(240_000, rel=1e-4)
+    parcel = page.page.locator("#parcel-table tr").nth(1).inner_text()
+    assert "DK01" in parcel and "240,000" in parcel and "0.00%" in parcel  # computed vs declared 24 ha
     assert page.page.evaluate("window.ecoMap.getSource('footprint')._data.type") == "Feature"
     assert page.page.locator("#submit").is_disabled()  # no industry chosen yet
     page.page.fill("#industry-q", "有机化学")
@@ -238,6 +240,7 @@ def test_planner_uploads_a_txt_previews_screens_and_reads_the_result(page, serve
     assert record["project"]["attributes"] == {"stack_height_m": 20}
     assert record["footprint"]["crs_source"] == "prefix" and record["input_kind"] == "file"
     assert page.page.locator(".level[data-level='national']").count() == 1
+    assert "DK01" in page.page.locator("#parcels").inner_text()  # declared vs computed, per parcel
     assert page.page.locator(".finding[data-rule='cn.redline'] .cite").inner_text().count("142号") == 1
     # the folium map in the result page: the footprint and the pieces drawn by Leaflet, served locally
     frame = page.page.frame_locator("#result-map")

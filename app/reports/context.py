@@ -76,6 +76,7 @@ class Report:
     layer_versions: list[tuple[str, str, str]]  # layer, name, version id
     illustrative: bool
     legend: list[tuple[str, str]] = field(default_factory=list)  # (name, colour) of the layers shown on the map
+    parcels: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # code, name, GK, declared, diff
 
 
 def _fmt_area(v: float | None) -> str:
@@ -186,6 +187,12 @@ def build_report(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
     seen: dict[str, str] = {}
     for o in overlaps:
         seen.setdefault(o.layer_name, o.colour)
+    parcel_rows = []
+    for p in fp.get("parcels", []):
+        gk, declared = p.get("area_m2_gk"), p.get("declared_area_m2")
+        diff = f"{(gk - declared) / declared:+.2%}" if gk is not None and declared else "—"
+        parcel_rows.append((str(p.get("code") or p.get("index", "")), str(p.get("name") or ""), _fmt_area(gk),
+                            _fmt_area(declared), diff))
     verdict = record.get("verdict", "incomplete")
     return Report(
         lang=lang, record=record, id=record.get("id", ""), verdict=verdict,
@@ -193,4 +200,5 @@ def build_report(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
         project_rows=project_rows, footprint_rows=footprint_rows, warnings=warnings, repairs=repairs,
         groups=groups, overlaps=overlaps, provenance_rows=provenance_rows, layer_versions=layer_versions,
         illustrative=illustrative, legend=list(seen.items()),
+        parcels=parcel_rows if len(parcel_rows) > 1 or any(r[3] != "—" for r in parcel_rows) else [],
     )

@@ -72,6 +72,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "area_gk": ("面积（高斯平面，m²）", "Area (Gauss–Krüger plane, m²)"),
     "area_ell": ("面积（椭球，m²）", "Area (ellipsoidal, m²)"),
     "area_declared": ("申报面积（m²）", "Declared area (m²)"),
+    "area_diff": ("差异", "Difference"),
     "gk_zone": ("计算投影", "Projection for areas"),
     "repairs": ("几何修复", "Repairs"),
     "warnings": ("提示", "Warnings"),

@@ -37,6 +37,16 @@
     if (echo.declared_area_m2 != null) rows.push([ECO.t("area_declared"), fmt(echo.declared_area_m2)]);
     if (echo.encoding) rows.push([en ? "Encoding" : "编码", echo.encoding]);
     let html = "<table id='echo-table'>" + rows.map(([k, v]) => "<tr><th>" + ECO.esc(k) + "</th><td data-key='" + ECO.esc(k) + "'>" + ECO.esc(v) + "</td></tr>").join("") + "</table>";
+    const parcels = echo.parcels || [];
+    if (parcels.length > 1 || parcels.some((p) => p.declared_area_m2 != null)) {
+      const head = en ? ["Parcel", "Name", "Computed (m²)", "Declared (m²)", "Difference"] : ["地块", "名称", "计算面积（m²）", "申报面积（m²）", "差异"];
+      html += "<table id='parcel-table'><tr>" + head.map((h) => "<th>" + ECO.esc(h) + "</th>").join("") + "</tr>" +
+        parcels.map((p) => {
+          const diff = p.declared_area_m2 ? ((p.area_m2_gk - p.declared_area_m2) / p.declared_area_m2 * 100).toFixed(2) + "%" : "—";
+          return "<tr><td>" + ECO.esc(p.code || p.index) + "</td><td>" + ECO.esc(p.name || "") + "</td><td>" + fmt(p.area_m2_gk) +
+            "</td><td>" + fmt(p.declared_area_m2) + "</td><td>" + ECO.esc(diff) + "</td></tr>";
+        }).join("") + "</table>";
+    }
     const msgs = (echo.repairs || []).concat(echo.warnings || []);
     if (msgs.length) html += "<ul class='warn' id='echo-warnings'>" + msgs.map((w) => "<li><code>" + ECO.esc(w.code) + "</code> " + ECO.esc(en ? (w.message_en || w.message_zh) : w.message_zh) + "</li>").join("") + "</ul>";
     $("echo").innerHTML = html; $("echo").hidden = false;
