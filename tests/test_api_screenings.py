@@ -86,6 +86,8 @@ def test_unknown_record(client):
 
 def test_industry_picker(client):
     rows = client.get("/api/industries", params={"q": "C261"}).json()["industries"]
+    c2614 = next(r for r in rows if r["code"] == "C2614")
+    assert "chemical" in c2614["flags"] and c2614["flag_names"]["chemical"]["zh"] == "化工项目"
     assert rows[0]["code"] == "C261" and {"C2614"} <= {r["code"] for r in rows}
     by_name = client.get("/api/industries", params={"q": "水力发电"}).json()["industries"]
     assert by_name[0]["code"] == "D4413" and by_name[0]["level_zh"] == "小类"

@@ -227,6 +227,7 @@ def test_planner_uploads_a_txt_previews_screens_and_reads_the_result(page, serve
     assert page.page.locator("#submit").is_disabled()  # no industry chosen yet
     page.page.fill("#industry-q", "有机化学")
     page.page.locator("#industry-list div[data-code='C2614']").click()
+    assert "两高项目" in page.page.locator("#industry-chosen").inner_text()  # flags in words
     page.page.fill("#project-name", "示例化工项目")
     page.page.fill("#attr-stack_height_m", "20")
     page.page.wait_for_function("document.getElementById('echo').dataset.ready === '1'")

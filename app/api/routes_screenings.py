@@ -49,7 +49,9 @@ def industries(request: Request, q: str = "", limit: int = 20) -> dict[str, Any]
     rows = table.search(q, max(1, min(limit, 200)))
     return {"q": q, "industries": [
         {"code": i.code, "name": i.name, "level": i.level, "level_zh": LEVEL_ZH[i.level],
-         "flags": list(table.flags_for(i.code))} for i in rows]}
+         "flags": list(table.flags_for(i.code)),
+         "flag_names": {f: {"zh": table.flags.get(f, {}).get("zh", f), "en": table.flags.get(f, {}).get("en", f)}
+                        for f in table.flags_for(i.code)}} for i in rows]}
 
 
 @router.get("/api/project-attributes")

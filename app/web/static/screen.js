@@ -83,7 +83,8 @@
   drop.addEventListener("drop", (e) => { if (e.dataTransfer.files.length) setFile(e.dataTransfer.files[0]); });
   document.querySelectorAll("details.options input").forEach((el) => el.addEventListener("change", preview));
 
-  /* industry picker: search GB/T 4754-2017 by code or name */
+  /* industry picker: search GB/T 4754-2017 by code or name; the flags the rules use, in words */
+  const flagNames = (i) => i.flags.map((f) => ((i.flag_names || {})[f] || {})[en ? "en" : "zh"] || f);
   let timer = null;
   $("industry-q").addEventListener("input", () => {
     clearTimeout(timer);
@@ -94,7 +95,7 @@
       list.innerHTML = "";
       body.industries.forEach((i) => {
         const d = document.createElement("div"); d.setAttribute("role", "option"); d.dataset.code = i.code;
-        d.textContent = i.code + " " + i.name + "（" + i.level_zh + "）" + (i.flags.length ? " · " + i.flags.join(", ") : "");
+        d.textContent = i.code + " " + i.name + "（" + i.level_zh + "）" + (i.flags.length ? " · " + flagNames(i).join(en ? ", " : "、") : "");
         d.addEventListener("click", () => choose(i)); list.appendChild(d);
       });
       list.classList.toggle("open", body.industries.length > 0);
@@ -102,7 +103,7 @@
   });
   function choose(i) {
     $("industry").value = i.code; $("industry-q").value = i.code + " " + i.name;
-    $("industry-chosen").textContent = (en ? "Chosen: " : "已选：") + i.code + " " + i.name + (i.flags.length ? "（" + i.flags.join("、") + "）" : "");
+    $("industry-chosen").textContent = (en ? "Chosen: " : "已选：") + i.code + " " + i.name + (i.flags.length ? "（" + flagNames(i).join(en ? "; " : "、") + "）" : "");
     $("industry-list").classList.remove("open"); updateSubmit();
   }
 
