@@ -276,13 +276,18 @@ def test_planner_sees_a_refusal_with_its_code_and_line(page, tmp_path):
     assert page.page.locator("#submit").is_disabled()
 
 
-def test_result_page_in_english(page, tmp_path):
-    page.goto("/screen?lang=en")
+def upload_sample(page: Page, tmp_path: Path, industry: str, lang: str = "zh") -> None:
+    """On /screen: the sample 界址点 TXT uploaded and previewed, the industry picked."""
+    page.goto(f"/screen?lang={lang}")
     page.wait_map()
     page.page.set_input_files("#file", str(sample_txt(page, tmp_path)))
     page.page.locator("#echo-table").wait_for()
-    page.page.fill("#industry-q", "N7712")
-    page.page.locator("#industry-list div[data-code='N7712']").click()
+    page.page.fill("#industry-q", industry)
+    page.page.locator(f"#industry-list div[data-code='{industry}']").click()
+
+
+def test_result_page_in_english(page, tmp_path):
+    upload_sample(page, tmp_path, "N7712", lang="en")
     page.page.select_option("#attr-limited_activity", "2")
     page.page.click("#submit")
     page.page.wait_for_url("**/screenings/**lang=en")
@@ -296,12 +301,7 @@ def test_zz_rerun_shows_what_a_republished_layer_changes(page, server, tmp_path)
     """Last in the module: it re-publishes the redline layer (and puts it back)."""
     from app.domain.models import ImportReport, LayerData, Provenance
 
-    page.goto("/screen")
-    page.wait_map()
-    page.page.set_input_files("#file", str(sample_txt(page, tmp_path)))
-    page.page.locator("#echo-table").wait_for()
-    page.page.fill("#industry-q", "N7712")
-    page.page.locator("#industry-list div[data-code='N7712']").click()
+    upload_sample(page, tmp_path, "N7712")
     page.page.click("#submit")
     page.page.wait_for_url("**/screenings/**")
     assert page.page.locator("#verdict").get_attribute("data-verdict") == "prohibited"

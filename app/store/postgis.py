@@ -256,32 +256,22 @@ class PostgisStore:
         # geometry generalised per zoom band at publish, already in Web Mercator. OFFSET 0 keeps the
         # planner from also evaluating ST_AsMVTGeom in the scan's filter (it did, doubling the cost).
         band = band_for(z)
+        params = {"z": z, "x": x, "y": y, "m": BUFFER / EXTENT, "name": layer_name, "vid": version_id, "band": band}
         if band is not None and self._has_bands(version_id):
-            sql = (
-                "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
-                " ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s) AS envm)"
-                " SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ("
-                "  SELECT t.fid, t.props, ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
-                "   FROM b, feature_band t"
-                "   WHERE t.version_id = %(vid)s AND t.band = %(band)s AND t.geom && b.envm OFFSET 0) q"
-                " WHERE q.geom IS NOT NULL"
-            )
-            with self.pool.connection() as conn:
-                row = conn.execute(sql, {"z": z, "x": x, "y": y, "m": BUFFER / EXTENT, "name": layer_name,
-                                         "vid": version_id, "band": band}).fetchone()
-            return bytes(row[0]) if row and row[0] else b""
-        sql = (
-            "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env3857,"
-            " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s), 4490) AS env)"
-            " SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ("
-            "  SELECT f.fid, COALESCE(f.tile_props, f.attributes) AS attributes,"
-            "   ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env3857, 4096, 64, true)"
-            "   AS geom FROM feature f, b WHERE f.version_id = %(vid)s AND f.geom && b.env OFFSET 0) q"
-            " WHERE q.geom IS NOT NULL"
-        )
+            rows = ("  SELECT t.fid, t.props, ST_AsMVTGeom(t.geom, b.env, 4096, 64, true) AS geom"
+                    "   FROM b, feature_band t"
+                    "   WHERE t.version_id = %(vid)s AND t.band = %(band)s AND t.geom && b.envm OFFSET 0")
+        else:
+            rows = ("  SELECT f.fid, COALESCE(f.tile_props, f.attributes) AS attributes,"
+                    "   ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env, 4096, 64, true) AS geom"
+                    "   FROM b, feature f"
+                    "   WHERE f.version_id = %(vid)s AND f.geom && b.env4490 OFFSET 0")
+        sql = ("WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
+               " ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s) AS envm,"
+               " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(m)s), 4490) AS env4490)"
+               f" SELECT ST_AsMVT(q, %(name)s, 4096, 'geom', 'fid') FROM ({rows}) q WHERE q.geom IS NOT NULL")
         with self.pool.connection() as conn:
-            row = conn.execute(sql, {"z": z, "x": x, "y": y, "m": BUFFER / EXTENT, "name": layer_name,
-                                     "vid": version_id}).fetchone()
+            row = conn.execute(sql, params).fetchone()
         return bytes(row[0]) if row and row[0] else b""
 
     # -- screening records -------------------------------------------------------------------
