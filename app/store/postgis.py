@@ -329,12 +329,12 @@ class PostgisStore:
                 rest[layer] = (kind, vid)
             else:
                 out += idx.query(layer, kind, vid, geometry, window)
-        if distance_m > 0 and out and not window_only:
+        if rest:
+            out += self._sql_pieces(geometry, distance_m, rest)
+        if distance_m > 0 and out and not window_only:  # one projection for every source's window candidates
             keep = near_mask([p.geometry for p in out], geometry, distance_m)
             out = [p for p, k in zip(out, keep) if k]
-        if not rest:
-            return out
-        return out + self._sql_pieces(geometry, distance_m, rest, window_only)
+        return out
 
     def _piece_index(self, vid: str) -> PieceIndex | None:
         """The version's pieces in memory, or None: over the budget, or not a version (SQL answers).
@@ -363,14 +363,15 @@ class PostgisStore:
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
         return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats})
 
-    def _sql_pieces(self, geometry: BaseGeometry, distance_m: float, targets: dict[str, tuple[str, str]],
-                    window_only: bool) -> list[Piece]:
+    def _sql_pieces(self, geometry: BaseGeometry, distance_m: float,
+                    targets: dict[str, tuple[str, str]]) -> list[Piece]:
+        """Pieces of versions not held in memory: intersecting, or in the window of a distance search."""
         by_vid = {vid: (layer, kind) for layer, (kind, vid) in targets.items()}
         x0, y0, x1, y1 = geometry.bounds
         dlon, dlat = degree_margin(distance_m, max(abs(y0), abs(y1)))
         env = (x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat)
         wkb = shapely.to_wkb(geometry)
-        # distances are tested in Python (``near_mask``) on what the bounding-box window returns
+        # distances are tested in Python (``near_mask``, by the caller) on what the window returns
         test = "" if distance_m > 0 else " AND ST_Intersects(p.geom, ST_GeomFromWKB(%(g)s, 4490))"
         params: dict[str, Any] = {"g": wkb, "vids": list(by_vid), "x0": env[0], "y0": env[1], "x1": env[2],
                                   "y1": env[3]}
@@ -383,10 +384,4 @@ class PostgisStore:
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
-        keep = near_mask(geoms, geometry, distance_m) if distance_m > 0 and not window_only else [True] * len(rows)
-        out = []
-        for (vid, fid, attrs, _g, area), g, k in zip(rows, geoms, keep):
-            if k:
-                layer, kind = by_vid[vid]
-                out.append(Piece(layer, kind, vid, fid, attrs, g, area))
-        return out
+        return [Piece(*by_vid[vid], vid, fid, attrs, g, area) for (vid, fid, attrs, _g, area), g in zip(rows, geoms)]
