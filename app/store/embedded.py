@@ -12,7 +12,6 @@ import json
 import sqlite3
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +58,7 @@ from app.store.common import (
     resolve_versions,
     version_from_row,
 )
-from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window, settle
+from app.store.pieceindex import BuildOnceCache, PieceIndex, PieceIndexCache, search_window
 
 SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47
@@ -170,10 +169,7 @@ class EmbeddedStore:
         self.settings = settings or Settings()
         self._local = threading.local()
         self._pieces = PieceIndexCache(max_versions=cache_versions)
-        self._tile_cache: OrderedDict[str, Any] = OrderedDict()
-        self._build_locks: dict[str, threading.Lock] = {}
-        self._cache_size = cache_versions
-        self._tile_cache_size = cache_versions * (1 + len(BANDS))  # a version's features and its bands
+        self._tiles = BuildOnceCache(max_items=cache_versions * (1 + len(BANDS)))  # features and bands
         self._cache_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -400,12 +396,9 @@ class EmbeddedStore:
     # -- vector tiles ------------------------------------------------------------------------
     def _tile_index(self, vid: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], shapely.STRtree]:
         """A version's features in Web Mercator under an STRtree (immutable, so cached)."""
-        key = f"tiles:{vid}"
-        with self._cache_lock:
-            hit = self._tile_cache.get(key)
-            if hit is not None:
-                self._tile_cache.move_to_end(key)
-                return hit
+        return self._tiles.get(f"tiles:{vid}", lambda: self._load_tile_index(vid))
+
+    def _load_tile_index(self, vid: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], shapely.STRtree]:
         rows = self._con.execute("SELECT fid, attributes, geom FROM er_feature WHERE version_id = ? ORDER BY fid",
                                  (vid,)).fetchall()
         fids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -413,41 +406,18 @@ class EmbeddedStore:
         merc = from_crs(geoms, STORAGE_EPSG, 3857) if len(geoms) else geoms
         props = [json.loads(r[1]) for r in rows]
         props = [p if (lean := tile_properties(p)) is None else lean for p in props]  # long texts stay out
-        entry = (fids, merc, props, shapely.STRtree(merc))
-        settle()
-        with self._cache_lock:
-            self._tile_cache[key] = entry
-            while len(self._tile_cache) > self._tile_cache_size:
-                self._tile_cache.popitem(last=False)
-        return entry
+        return fids, merc, props, shapely.STRtree(merc)
 
     def _tile_band(self, vid: str, zoom: int) -> tuple[np.ndarray, np.ndarray, shapely.STRtree]:
         """A version's features generalised for a zoom band (app/domain/tilebands.py), built on first use."""
-        key = f"band:{vid}:{zoom}"
-        with self._cache_lock:
-            hit = self._tile_cache.get(key)
-            if hit is not None:
-                self._tile_cache.move_to_end(key)
-                return hit
-            build_lock = self._build_locks.setdefault(key, threading.Lock())
-        with build_lock:  # concurrent first requests build a band once
-            with self._cache_lock:
-                hit = self._tile_cache.get(key)
-            if hit is not None:
-                return hit
-            fids, merc, _props, _tree = self._tile_index(vid)
-            if len(merc) and np.all(shapely.get_dimensions(merc) == 0):
-                entry = (np.arange(len(fids)), merc, _tree)  # points: nothing to generalise
-            else:
-                band = simplify_band(merc, np.arange(len(fids), dtype=np.int64), zoom)
-                entry = (band.fids, band.geoms, shapely.STRtree(band.geoms))
-                settle()
-            with self._cache_lock:
-                self._tile_cache[key] = entry
-                self._build_locks.pop(key, None)
-                while len(self._tile_cache) > self._tile_cache_size:
-                    self._tile_cache.popitem(last=False)
-        return entry
+        return self._tiles.get(f"band:{vid}:{zoom}", lambda: self._load_tile_band(vid, zoom))
+
+    def _load_tile_band(self, vid: str, zoom: int) -> tuple[np.ndarray, np.ndarray, shapely.STRtree]:
+        fids, merc, _props, tree = self._tile_index(vid)
+        if len(merc) and np.all(shapely.get_dimensions(merc) == 0):
+            return np.arange(len(fids)), merc, tree  # points: nothing to generalise
+        band = simplify_band(merc, np.arange(len(fids), dtype=np.int64), zoom)
+        return band.fids, band.geoms, shapely.STRtree(band.geoms)
 
     def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:
         fids, merc, props, tree = self._tile_index(version_id)

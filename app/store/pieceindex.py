@@ -49,53 +49,63 @@ class PieceIndex:
         return out
 
 
-class PieceIndexCache:
-    """Indexes by version id, least recently used out first, each built once however many threads ask.
+class BuildOnceCache:
+    """Immutable things by key (a version's pieces, its tile geometry), least recently used out first,
+    each built once however many threads ask, then moved out of the collector's walks (``settle``).
 
-    With a vertex budget, a version is loaded only while it fits beside what is cached (``get`` answers
-    None otherwise and the caller asks SQL): evicting to make room would reload layers on every probe
-    when two of them do not fit together.
+    With a budget (``weigh`` gives each item's weight), an item is built only while it fits beside what
+    is cached (``get`` answers None otherwise and the caller goes another way): evicting to make room
+    would rebuild items on every request when two of them do not fit together.
     """
 
-    def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
-        self.max_versions = max_versions
-        self.max_vertices = max_vertices
-        self._items: OrderedDict[str, PieceIndex] = OrderedDict()
+    def __init__(self, max_items: int = 64, budget: int | None = None,
+                 weigh: Callable[[Any], int] | None = None) -> None:
+        self.max_items = max_items
+        self.budget = budget
+        self.weigh = weigh or (lambda _item: 0)
+        self._items: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
 
-    def get(self, vid: str, load: Callable[[], PieceIndex], estimate: int = 0) -> PieceIndex | None:
+    def get(self, key: str, load: Callable[[], Any], estimate: int = 0) -> Any:
         with self._lock:
-            idx = self._items.get(vid)
-            if idx is not None:
-                self._items.move_to_end(vid)
-                return idx
-            if self.max_vertices is not None and self._vertices() + estimate > self.max_vertices:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+                return item
+            if self.budget is not None and self._weight() + estimate > self.budget:
                 return None
-            build = self._building.setdefault(vid, threading.Lock())
+            build = self._building.setdefault(key, threading.Lock())
         with build:
             with self._lock:
-                idx = self._items.get(vid)
-            if idx is not None:
-                return idx
+                item = self._items.get(key)
+            if item is not None:
+                return item
             try:
-                idx = load()
+                item = load()
                 settle()
             finally:
                 with self._lock:
-                    self._building.pop(vid, None)
+                    self._building.pop(key, None)
             with self._lock:
-                self._items[vid] = idx
-                while len(self._items) > self.max_versions:
+                self._items[key] = item
+                while len(self._items) > self.max_items:
                     self._items.popitem(last=False)
-        return idx
+        return item
 
-    def _vertices(self) -> int:
-        return sum(i.vertices for i in self._items.values())
+    def _weight(self) -> int:
+        return sum(self.weigh(i) for i in self._items.values())
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class PieceIndexCache(BuildOnceCache):
+    """Piece indexes by version id, within a budget of vertices."""
+
+    def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
+        super().__init__(max_versions, max_vertices, weigh=lambda idx: idx.vertices)
 
 
 def settle() -> None:
