@@ -109,6 +109,29 @@ def layer_colour(catalog: Catalog, kind: str, attributes: dict[str, Any] | None 
     return str(spec.style.get("fill", "#888888"))
 
 
+@dataclass
+class MapPiece:
+    feature_id: str
+    overlap: dict[str, Any]  # the record's overlap row ({} if the record has none for this piece)
+    kind: str
+    geometry: dict[str, Any]  # GeoJSON, lon/lat
+    style: dict[str, Any]  # the kind's map style, with the fill of this feature (by its category …)
+    spec: Any  # the catalog's LayerKind, or None
+
+
+def map_pieces(record: dict[str, Any], catalog: Catalog) -> list[MapPiece]:
+    """The record's clipped overlap pieces with their style, in drawing order (the redline last, on top)."""
+    by_fid = {o["feature_id"]: o for o in record.get("overlaps", [])}
+    out = []
+    for fid, geom in (record.get("overlap_geometries") or {}).items():
+        o = by_fid.get(fid, {})
+        kind = o.get("kind") or o.get("layer", "")
+        spec = catalog.kinds.get(kind)
+        style = {**(spec.style if spec else {}), "fill": layer_colour(catalog, kind, o.get("attributes"))}
+        out.append(MapPiece(fid, o, kind, geom, style, spec))
+    return sorted(out, key=lambda p: -int(p.style.get("order", 999)))
+
+
 def _message(item: dict[str, Any], lang: str, key: str = "message") -> str | None:
     zh, en = item.get(f"{key}_zh"), item.get(f"{key}_en")
     return (en or zh) if lang == "en" else (zh or en)

@@ -16,7 +16,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
-from app.reports.context import layer_colour
+from app.reports.context import map_pieces
 
 _M_PER_DEG = 111_320.0
 
@@ -51,20 +51,10 @@ def svg_map(record: dict[str, Any], catalog: Catalog, width: int = 680, height: 
     if not fp_geojson:
         return ""
     footprint = shape(fp_geojson)
-    by_fid = {o["feature_id"]: o for o in record.get("overlaps", [])}
-    pieces = []
-    for fid, g in (record.get("overlap_geometries") or {}).items():
-        geom = shape(g)
-        if geom.is_empty:
-            continue
-        o = by_fid.get(fid, {})
-        kind = o.get("kind", o.get("layer", ""))
-        spec = catalog.kinds.get(kind)
-        style = {**(spec.style if spec else {}), "fill": layer_colour(catalog, kind, o.get("attributes"))}
-        pieces.append((int(style.get("order", 999)), fid, kind, geom, style))
-    pieces.sort(key=lambda p: -p[0])  # lower order (redline) drawn last, on top
+    pieces = [(p.feature_id, p.kind, shape(p.geometry), p.style) for p in map_pieces(record, catalog)]
+    pieces = [p for p in pieces if not p[2].is_empty]  # in drawing order: the redline last, on top
 
-    x0, y0, x1, y1 = shapely.union_all([footprint] + [p[3] for p in pieces]).bounds
+    x0, y0, x1, y1 = shapely.union_all([footprint] + [p[2] for p in pieces]).bounds
     lat0 = (y0 + y1) / 2
     kx = math.cos(math.radians(lat0))
     w_m, h_m = max((x1 - x0) * kx, 1e-9) * _M_PER_DEG, max(y1 - y0, 1e-9) * _M_PER_DEG
@@ -79,7 +69,7 @@ def svg_map(record: dict[str, Any], catalog: Catalog, width: int = 680, height: 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="static-map" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(footprint_label)}">',
            f'<rect width="{width}" height="{height}" fill="#f7f7f2" stroke="#999"/>']
-    for _, fid, kind, geom, style in pieces:
+    for fid, kind, geom, style in pieces:
         fill, line = style.get("fill", "#888"), style.get("outline", "#444")
         op = float(style.get("opacity", 0.4))
         out.append(f'<path d="{_path(geom, tx)}" fill="{fill}" fill-opacity="{op}" stroke="{line}" '

@@ -14,7 +14,7 @@ from typing import Any
 import folium
 
 from app.domain.catalog import Catalog
-from app.reports.context import layer_colour
+from app.reports.context import map_pieces
 from app.web import vendor_dir
 
 
@@ -50,20 +50,14 @@ def record_map(record: dict[str, Any], catalog: Catalog, *, leaflet: tuple[str, 
     m.default_css = [("leaflet_css", leaflet[1])]
     if basemap_url:
         folium.TileLayer(tiles=basemap_url, attr=basemap_attribution or "basemap", name="basemap").add_to(m)
-    by_fid = {o["feature_id"]: o for o in record.get("overlaps", [])}
-    pieces = []
-    for fid, geom in (record.get("overlap_geometries") or {}).items():
-        o = by_fid.get(fid, {})
-        spec = catalog.kinds.get(o.get("kind", ""))
-        style = {**(spec.style if spec else {}), "fill": layer_colour(catalog, o.get("kind", ""), o.get("attributes"))}
-        pieces.append((int(style.get("order", 999)), fid, o, geom, style, spec))
-    for _, fid, o, geom, style, spec in sorted(pieces, key=lambda p: -p[0]):
-        name = spec.name_zh if spec else o.get("layer", "")
-        tip = _safe(f"{name}：{o.get('name') or fid}（{o.get('area_m2', 0):,.1f} m²）")
+    for p in map_pieces(record, catalog):
+        name = p.spec.name_zh if p.spec else p.overlap.get("layer", "")
+        tip = _safe(f"{name}：{p.overlap.get('name') or p.feature_id}（{p.overlap.get('area_m2', 0):,.1f} m²）")
         folium.GeoJson(
-            {"type": "Feature", "geometry": geom, "properties": {"feature_id": fid}},
-            style_function=lambda _f, s=style: {"fillColor": s.get("fill", "#888"), "color": s.get("outline", "#444"),
-                                                "weight": 1, "fillOpacity": float(s.get("opacity", 0.4))},
+            {"type": "Feature", "geometry": p.geometry, "properties": {"feature_id": p.feature_id}},
+            style_function=lambda _f, s=p.style: {"fillColor": s.get("fill", "#888"),
+                                                  "color": s.get("outline", "#444"), "weight": 1,
+                                                  "fillOpacity": float(s.get("opacity", 0.4))},
             tooltip=tip,
         ).add_to(m)
     fp = record.get("footprint_geometry")
