@@ -66,9 +66,9 @@ def _bytes_field(number: int, payload: bytes) -> bytes:
 
 
 def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Polygon rings in tile units: (coords int64, ring id per coord, feature per ring, exterior flag, kind)."""
-    polys = shapely.get_parts(geoms, return_index=True)
-    parts, part_owner = polys
+    """Polygon rings in tile units: (coordinates, ring per coordinate, feature per ring, exterior flag per
+    ring, polygon part per ring)."""
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     exterior = np.r_[True, ring_part[1:] != ring_part[:-1]] if len(ring_part) else np.zeros(0, bool)
     coords, ring_of = shapely.get_coordinates(rings, return_index=True)
@@ -118,7 +118,6 @@ def _polygon_commands(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     feature_k = ring_feature[rings_kept]
     # deltas: the cursor runs on across the rings of a feature and starts at (0, 0) for each feature
     first_of_feature = np.r_[True, feature_k[1:] != feature_k[:-1]]
-    ring_index = np.repeat(np.arange(len(rings_kept)), length_k)
     prev = np.vstack([[0, 0], xy[:-1]])
     point_first_in_feature = np.zeros(len(xy), dtype=bool)
     ring_starts_k = np.concatenate([[0], np.cumsum(length_k)[:-1]])
@@ -137,7 +136,6 @@ def _polygon_commands(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out[pos] = delta[:, 0]
     out[pos + 1] = delta[:, 1]
     counts += np.bincount(feature_k, weights=size, minlength=len(geoms)).astype(np.int64)
-    del ring_index
     return out, counts
 
 
