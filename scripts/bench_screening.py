@@ -253,7 +253,15 @@ def main() -> None:
         print("|---|---|---:|---:|---:|")
         for scale, name, ts in rows:
             p50, p95 = pct(ts)
-            print(f"| {scale} | {name} | {p50:.1f} | {p95:.1f} | {len(ts)} |")
+            print(f"| {scale} | {name} | {p50:.2f} | {p95:.2f} | {len(ts)} |")
+        print("\nLike for like (the same two layers), times faster than the plain per-layer query:\n")
+        print("| layer set | store | at p50 | at p95 |")
+        print("|---|---|---:|---:|")
+        for scale in ("demo", "province"):
+            plain = pct(next(ts for s, n, ts in rows if s == scale and n.startswith("plain")))
+            for kind in ("embedded", "postgis"):
+                mine = pct(next(ts for s, n, ts in rows if s == scale and n.startswith(f"{kind}: overlay only")))
+                print(f"| {scale} | {kind} | {plain[0] / mine[0]:.1f}× | {plain[1] / mine[1]:.1f}× |")
     finally:
         subprocess.run([str(ROOT / "scripts/pgcluster.sh"), "stop", str(pgdir)], check=False)
         subprocess.run(["rm", "-rf", str(work), str(pgdir)], check=False)

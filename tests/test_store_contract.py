@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 import shapely
 
@@ -321,3 +322,99 @@ def test_migration_004_leaves_out_the_same_long_texts_as_publishing(pg_url):
     with psycopg.connect(pg_url) as conn:
         got = conn.execute(select, {"a": _json.dumps(attrs, ensure_ascii=False)}).fetchone()[0]
     assert got == tile_properties(attrs)
+
+
+def _eventually(check, seconds: float = 3.0):
+    """NOTIFY reaches a listener a moment after the commit: poll for it (a real wait, not a sleep-and-hope)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.01)
+
+
+def test_postgis_current_versions_are_cached_and_follow_every_writer(tmp_path, catalog, pg_url):
+    """The PostGIS store answers the current versions from memory and drops them when the database
+    announces a change (trigger → NOTIFY): a publish by another process, a hand-written UPDATE, and a
+    lost listening connection never leave a screening on a stale version."""
+    from app.settings import Settings
+    from app.store.postgis import PostgisStore
+
+    st = make_store("postgis", tmp_path, catalog)
+    other = PostgisStore(pg_url, catalog, Settings(database_url=pg_url))  # another worker or the CLI
+    try:
+        st.publish("redline", layer_data([gk_box(0, 0, 100)], ["a"]), PROV)
+        assert st.current_versions()["redline"][1] == "redline.v1"  # own publish: seen at once
+        loads = st._current.loads
+        for _ in range(5):
+            assert st.current_versions()["redline"][1] == "redline.v1"
+        assert st._current.loads == loads  # answered from memory
+
+        other.publish("redline", layer_data([gk_box(0, 0, 200)], ["b"]), PROV)
+        assert _eventually(lambda: st.current_versions()["redline"][1] == "redline.v2")
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # a hand-written rollback
+            conn.execute("UPDATE layer SET current_version = 'redline.v1' WHERE id = 'redline'")
+        assert _eventually(lambda: st.current_versions()["redline"][1] == "redline.v1")
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # the listener dies
+            killed = conn.execute("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                  " WHERE query = 'LISTEN ecoredline_layer') t").fetchone()[0]
+            assert killed >= 1
+            conn.execute("UPDATE layer SET current_version = 'redline.v2' WHERE id = 'redline'")
+        # the dead listener is noticed (its socket closes), the database asked, and listening resumes
+        assert _eventually(lambda: st.current_versions()["redline"][1] == "redline.v2")
+        assert _eventually(lambda: st.current_versions() is not None and st._current._conn is not None)
+        loads = st._current.loads
+        assert st.current_versions()["redline"][1] == "redline.v2"
+        assert st._current.loads == loads  # listening again, cached again
+    finally:
+        other.close()
+        st.close()
+
+
+def test_overlay_is_the_same_from_memory_planes_and_from_sql(tmp_path, catalog, pg_url):
+    """In memory, pieces come projected into the probe's GK plane (built once per version and zone);
+    from SQL or on the embedded store's first probe, they are projected per probe. The overlay must not
+    tell the difference: same features, areas, ellipsoidal areas and distances on every path."""
+    from app.screening.overlay import overlay
+    from app.settings import Settings
+    from tests.test_screening import footprint
+
+    rng = np.random.default_rng(3)
+    stars = []
+    for k in range(4):  # several hundred vertices each: cut into pieces
+        a = np.sort(rng.uniform(0, 2 * np.pi, 700))
+        r = rng.uniform(300, 900, 700)
+        stars.append(shapely.make_valid(shapely.Polygon(np.column_stack(
+            [380_000 + 1200 * k + r * np.cos(a), 3_270_000 + r * np.sin(a)]))))
+    probes = [gk_box(-200 + 900 * k, -300, 700, 500) for k in range(4)] + [gk_box(0, 1300, 300)]
+    runs = {}
+    for name, budget in (("sql", 0), ("memory", 10_000_000), ("embedded", None)):
+        if budget is None:
+            st = make_store("embedded", tmp_path, catalog)
+        else:
+            st = make_store("postgis", tmp_path, catalog, Settings(database_url=pg_url, piece_cache_vertices=budget))
+        try:
+            st.publish("redline", LayerData("eco_redline", to_lonlat(np.array(stars, dtype=object)),
+                                            [{"name": f"s{i}"} for i in range(4)],
+                                            ImportReport(file_sha256="0" * 64, source_file="t")), PROV)
+            out = []
+            for probe in probes:
+                fp = footprint(probe)
+                res = overlay(st, fp, distance_m=700)
+                out.append(sorted((o.feature_id, round(o.area_m2, 6), round(o.area_m2_ellipsoidal, 6),
+                                   round(o.distance_m, 6)) for o in res.overlaps))
+                out.append([(x.layer, round(x.area_m2, 6), round(x.area_m2_ellipsoidal, 6)) for x in res.layers])
+                held = [p.geometry_gk is not None
+                        for p in st.candidate_pieces(fp.geometry, distance_m=700, gk_epsg=4544)]
+                assert held and (all(held) if name != "sql" else not any(held))
+            runs[name] = out
+        finally:
+            st.close()
+    assert runs["sql"] == runs["memory"] == runs["embedded"]
+    assert any(row and row[0][1] > 0 for row in runs["sql"][::2]) and any(
+        row and row[0][3] > 0 for row in runs["sql"][::2])  # both overlaps and distances were measured

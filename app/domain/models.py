@@ -158,6 +158,7 @@ class Piece:
     attributes: dict[str, Any]
     geometry: Any  # shapely geometry (one piece), EPSG:4490
     feature_area_m2: float = 0.0  # the whole feature's ellipsoidal area
+    geometry_gk: Any = None  # the piece in the probe's GK plane, when the store holds it projected
 
     @property
     def feature_id(self) -> str:

@@ -57,6 +57,7 @@ class LayerStore(Protocol):
         versions: dict[str, str] | None = None,
         resolved: dict[str, tuple[str, str]] | None = None,
         window_only: bool = False,
+        gk_epsg: int | None = None,
     ) -> list[Piece]:
         """Subdivided pieces that intersect ``geometry`` or lie within ``distance_m`` of it.
 
@@ -66,6 +67,8 @@ class LayerStore(Protocol):
         projecting the pieces once instead of twice).
         ``versions`` pins layers to recorded versions (re-runs); other layers use their current one.
         ``resolved`` (``{layer: (kind, version id)}``, as ``current_versions`` gives) skips the resolution.
+        ``gk_epsg``: pieces held in memory come with ``geometry_gk``, their projection into that 3° GK
+        plane, where the store keeps one (the others are projected by the caller).
         """
 
     def tile(self, version_id: str, z: int, x: int, y: int, layer_name: str) -> bytes:

@@ -486,6 +486,7 @@ class EmbeddedStore:
         versions: dict[str, str] | None = None,
         resolved: dict[str, tuple[str, str]] | None = None,
         window_only: bool = False,
+        gk_epsg: int | None = None,
     ) -> list[Piece]:
         targets = resolved if resolved is not None else resolve_versions(
             self.current_versions(), layers, versions, self.get_version)
@@ -494,7 +495,7 @@ class EmbeddedStore:
             return out
         window = search_window(geometry, distance_m)
         for layer, (kind, vid) in sorted(targets.items()):
-            out += self._index(vid).query(layer, kind, vid, geometry, window)
+            out += self._index(vid).query(layer, kind, vid, geometry, window, gk_epsg)
         if distance_m > 0 and out and not window_only:  # one projection for every layer's window candidates
             keep = near_mask([p.geometry for p in out], geometry, distance_m)
             out = [p for p, k in zip(out, keep) if k]

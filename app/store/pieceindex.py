@@ -11,7 +11,7 @@ import gc
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,9 @@ class PieceIndex:
     attributes: dict[int, dict[str, Any]]
     areas: dict[int, float]
     vertices: int
+    # pieces projected into a GK zone's plane, by EPSG code, built on the zone's first probe
+    planes: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _plane_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def build(cls, pieces: np.ndarray, piece_fid: np.ndarray, attributes: dict[int, dict[str, Any]],
@@ -37,16 +40,55 @@ class PieceIndex:
                    int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0)
 
     def query(self, layer: str, kind: str, vid: str, geometry: BaseGeometry,
-              window: BaseGeometry | None) -> list[Piece]:
-        """Pieces in ``window`` (a distance search), or intersecting ``geometry`` when there is none."""
+              window: BaseGeometry | None, gk_epsg: int | None = None) -> list[Piece]:
+        """Pieces in ``window`` (a distance search), or intersecting ``geometry`` when there is none;
+        with ``gk_epsg``, each carries its projection into that plane where one is held."""
         if len(self.pieces) == 0:
             return []
         hits = self.tree.query(window) if window is not None else self.tree.query(geometry, predicate="intersects")
+        plane = self.plane(gk_epsg) if gk_epsg is not None else None
         out = []
         for i in np.sort(hits):
             fid = int(self.piece_fid[i])
-            out.append(Piece(layer, kind, vid, fid, self.attributes[fid], self.pieces[i], self.areas[fid]))
+            out.append(Piece(layer, kind, vid, fid, self.attributes[fid], self.pieces[i], self.areas[fid],
+                             None if plane is None else plane[i]))
         return out
+
+    def plane(self, epsg: int) -> np.ndarray | None:
+        """Every piece within reach of the 3° GK zone ``epsg``, projected into it (None for the others).
+
+        Projecting a footprint's pieces was a third of an overlay (~1,000 vertices at p95); a version
+        is probed again and again, so its pieces are projected once per zone instead (as much memory
+        again as the pieces of that zone)."""
+        band = gk3_band(epsg)
+        if band is None:
+            return None
+        plane = self.planes.get(epsg)
+        if plane is not None:
+            return plane
+        with self._plane_lock:
+            plane = self.planes.get(epsg)
+            if plane is None:
+                from app.domain.geometry import to_gk
+
+                west, east = band
+                b = shapely.bounds(self.pieces)
+                reach = (b[:, 2] >= west) & (b[:, 0] <= east)
+                plane = np.full(len(self.pieces), None, dtype=object)
+                if reach.any():
+                    plane[reach] = to_gk(self.pieces[reach], epsg)
+                self.planes[epsg] = plane
+                settle()
+        return plane
+
+
+def gk3_band(epsg: int, reach_deg: float = 1.0) -> tuple[float, float] | None:
+    """The longitudes whose footprints a 3° GK zone (EPSG:4534–4554, no zone prefix) measures, widened by
+    ``reach_deg`` for the pieces near them; None for any other code."""
+    if not 4534 <= epsg <= 4554:
+        return None
+    cm = 3.0 * (epsg - 4534 + 25)
+    return cm - 1.5 - reach_deg, cm + 1.5 + reach_deg
 
 
 class BuildOnceCache:
@@ -102,10 +144,10 @@ class BuildOnceCache:
 
 
 class PieceIndexCache(BuildOnceCache):
-    """Piece indexes by version id, within a budget of vertices."""
+    """Piece indexes by version id, within a budget of vertices (a zone's projected pieces count again)."""
 
     def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
-        super().__init__(max_versions, max_vertices, weigh=lambda idx: idx.vertices)
+        super().__init__(max_versions, max_vertices, weigh=lambda idx: idx.vertices * (1 + len(idx.planes)))
 
 
 def settle() -> None:

@@ -51,6 +51,7 @@ from app.store.common import (
     resolve_versions,
     version_from_row,
 )
+from app.store.pgwatch import CurrentVersions
 from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
 
 COPY_CHUNK = 2_000
@@ -82,8 +83,10 @@ class PostgisStore:
         self._pieces = PieceIndexCache(max_vertices=self.settings.piece_cache_vertices)
         with self.pool.connection() as conn:
             migrations.upgrade(conn)
+        self._current = CurrentVersions(url, self._query_current_versions)
 
     def close(self) -> None:
+        self._current.close()
         self.pool.close()
 
     # -- publishing ---------------------------------------------------------------------------
@@ -161,6 +164,7 @@ class PostgisStore:
                 note("bands", 1, 1)
             conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
             note("switch", 1, 1)
+        self._current.invalidate()  # committed: this process sees it at once, others by NOTIFY
         return self.get_version(vid)
 
     # -- catalog ------------------------------------------------------------------------------
@@ -300,6 +304,9 @@ class PostgisStore:
 
     # -- overlay candidates -------------------------------------------------------------------
     def current_versions(self) -> dict[str, tuple[str, str]]:
+        return self._current.get()
+
+    def _query_current_versions(self) -> dict[str, tuple[str, str]]:
         with self.pool.connection() as conn:
             rows = conn.execute("SELECT id, kind, current_version FROM layer WHERE current_version IS NOT NULL")
             return {r[0]: (r[1], r[2]) for r in rows}
@@ -313,6 +320,7 @@ class PostgisStore:
         versions: dict[str, str] | None = None,
         resolved: dict[str, tuple[str, str]] | None = None,
         window_only: bool = False,
+        gk_epsg: int | None = None,
     ) -> list[Piece]:
         targets = resolved if resolved is not None else resolve_versions(
             self.current_versions(), layers, versions, self.get_version)
@@ -328,7 +336,7 @@ class PostgisStore:
             if idx is None:
                 rest[layer] = (kind, vid)
             else:
-                out += idx.query(layer, kind, vid, geometry, window)
+                out += idx.query(layer, kind, vid, geometry, window, gk_epsg)
         if rest:
             out += self._sql_pieces(geometry, distance_m, rest)
         if distance_m > 0 and out and not window_only:  # one projection for every source's window candidates
