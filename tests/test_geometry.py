@@ -97,3 +97,49 @@ def test_dissolve_unions_only_what_touches():
     out = geometry.dissolve(geoms)
     assert out.is_valid and out.equals(shapely.union_all(geoms))
     assert len(shapely.get_parts(out)) == 52 and out.area == pytest.approx(50 * 25 + 200 + 175)
+
+
+def _grid(n: int, per_edge: int = 4) -> list:
+    """An n × n grid of 10 m cells whose shared edges carry the same vertices (a cadastral coverage)."""
+    t = np.linspace(0, 1, per_edge + 1)[:-1]
+    cells = []
+    for i in range(n):
+        for j in range(n):
+            x, y = i * 10.0, j * 10.0
+            cells.append(shapely.Polygon(np.concatenate([
+                np.c_[x + 10 * t, np.full(per_edge, y)], np.c_[np.full(per_edge, x + 10), y + 10 * t],
+                np.c_[x + 10 - 10 * t, np.full(per_edge, y + 10)], np.c_[np.full(per_edge, x), y + 10 - 10 * t]])))
+    return cells
+
+
+@pytest.mark.parametrize("case", ["coverage", "coverage with a gap", "one cell overlaps", "unmatched edge",
+                                  "edge moved by 1 mm", "one cell inside another", "a cell twice"])
+def test_dissolve_of_tiled_parcels_equals_the_overlay_union(case, monkeypatch):
+    """Parcels that tile the land take GEOS's coverage union; anything else the overlay union. Both give
+    the overlay union's answer, and the overlay union is used exactly when the parcels are no coverage."""
+    cells = _grid(10)
+    if case == "coverage with a gap":
+        cells.pop(55)
+    elif case == "one cell overlaps":
+        cells.append(shapely.box(13, 13, 27, 27))
+    elif case == "unmatched edge":  # a vertex on a shared edge that the neighbour lacks
+        c = np.asarray(cells[0].exterior.coords)
+        cells[0] = shapely.Polygon(np.insert(c, 6, [10.0, 3.3], axis=0))
+    elif case == "edge moved by 1 mm":  # a sliver of overlap with the neighbour
+        c = np.asarray(cells[0].exterior.coords).copy()
+        c[5:9, 0] = 10.001
+        cells[0] = shapely.Polygon(c)
+    elif case == "one cell inside another":
+        cells.append(shapely.box(12, 12, 18, 18))
+    elif case == "a cell twice":
+        cells.append(cells[3])
+    geoms = np.array(cells, dtype=object)
+    expected = shapely.union_all(geoms)
+    overlay_unions = []
+    real = shapely.union_all
+    monkeypatch.setattr(shapely, "union_all", lambda g, **kw: overlay_unions.append(len(g)) or real(g, **kw))
+    out = geometry.dissolve(geoms)
+    assert out.is_valid
+    assert shapely.symmetric_difference(out, expected).area < 1e-9
+    assert out.area == pytest.approx(expected.area, rel=1e-12)
+    assert bool(overlay_unions) == (not case.startswith("coverage"))

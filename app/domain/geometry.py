@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.errors
 from shapely.geometry.base import BaseGeometry
 
 from app.domain.crs import STORAGE_EPSG, gk3_epsg, transformer
@@ -227,17 +228,41 @@ def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 
 
+COVERAGE_MIN_GROUP = 64
+
+
+def _union(members: np.ndarray) -> BaseGeometry:
+    """The union of one group of polygons whose bounding boxes chain together.
+
+    Cadastral parcels tile the land and share their edges vertex for vertex: a coverage, which GEOS
+    unites many times faster than an overlay union (40,804 tiled parcels: 0.27 s against 2.1 s).
+    Checking first that they are one (``coverage_is_valid``) cost 1.2 s, so the coverage union is tried
+    and its result checked instead: on parcels that overlap or whose shared edges do not match it
+    raises or gives an invalid polygon (or, for a coverage, an area other than the parcels' sum), and
+    the overlay union answers. Small groups go to the overlay union at once.
+    """
+    if len(members) >= COVERAGE_MIN_GROUP:
+        try:
+            out = shapely.coverage_union_all(members)
+        except shapely.errors.GEOSException:
+            out = None
+        if out is not None and out.is_valid and np.isclose(out.area, shapely.area(members).sum(), rtol=1e-9):
+            return out
+    return shapely.union_all(members)
+
+
 def dissolve(polys: np.ndarray) -> BaseGeometry:
     """Union of polygons, unioning only the groups that touch or overlap.
 
     A plain ``union_all`` of 8,000 separate parcels took 3 s; most parcel sets are disjoint, and
-    the few that touch are unioned within their own group (connected components of the
-    intersects graph from an STRtree).
+    the few that touch are unioned within their own group (connected components of the graph of
+    overlapping bounding boxes, from an STRtree; testing the shapes themselves there cost 0.55 s for
+    40,804 tiled parcels and saved less).
     """
     polys = np.asarray(polys, dtype=object)
     if len(polys) == 1:
         return polys[0]
-    a, b = shapely.STRtree(polys).query(polys, predicate="intersects")
+    a, b = shapely.STRtree(polys).query(polys)  # boxes: an exact test cost more than it saved
     keep = a < b
     a, b = a[keep], b[keep]
     parent = np.arange(len(polys))
@@ -257,7 +282,7 @@ def dissolve(polys: np.ndarray) -> BaseGeometry:
     starts = np.flatnonzero(np.r_[True, np.diff(roots[order]) != 0])
     pieces = []
     for members in np.split(polys[order], starts[1:]):
-        pieces.append(members[0] if len(members) == 1 else shapely.union_all(members))
+        pieces.append(members[0] if len(members) == 1 else _union(members))
     parts = shapely.get_parts(np.array(pieces, dtype=object))
     parts = parts[shapely.get_type_id(parts) == 3]
     return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
