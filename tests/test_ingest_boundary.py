@@ -26,7 +26,7 @@ from pyproj import CRS, Transformer
 from app.domain.errors import EcoError
 from app.domain.geometry import from_crs
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
-from tests.geodata import GK, gk_box
+from tests.geodata import GK, ORIGIN, gk_box
 
 PREFIXED = 4523  # the same zone with the zone number in the easting (35,xxx,xxx)
 # parcel A: 120 m × 100 m with a 20 m × 20 m hole (11,600 m²); parcel B: 60 m × 50 m (3,000 m²) apart
@@ -325,3 +325,63 @@ def test_xian80_crs_given_for_a_dxf_is_approximated_with_its_warning(tmp_path):
     fp = read_boundary(data, "x.dxf", BoundaryOptions(crs="EPSG:2380", accept_datum_approximation=True))
     assert fp.echo.crs_source == "user" and any(w["code"] == "W_DATUM_APPROXIMATE" for w in fp.echo.warnings)
     assert fp.echo.area_m2_gk == pytest.approx(120_000, rel=1e-3)
+
+
+def _gpkg(tmp_path: Path, geoms, epsg: int) -> bytes:
+    path = tmp_path / "parcels.gpkg"
+    gpd.GeoDataFrame({"名称": [f"宗地{i}" for i in range(len(geoms))]}, geometry=list(geoms), crs=epsg).to_file(
+        path, driver="GPKG")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("epsg,shift", [(4544, 0.0), (4523, 35_000_000.0)], ids=["zone 35", "zone 35, prefixed"])
+def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path, monkeypatch, epsg, shift):
+    """GK sources of the footprint's own zone are repaired, dissolved and measured in that plane, and
+    only the footprint is projected; any other source goes through lon/lat first. Both ways must give
+    the same footprint, areas, parcels and repairs."""
+    import app.ingest.boundary as boundary
+
+    def at(g):  # GK metres of zone 35 relative to the test origin, with the zone prefix if asked
+        return shapely.transform(g, lambda xy: xy + [shift, 0.0])
+
+    tiles = [gk_box(100 * i, 100 * j, 100) for i in range(3) for j in range(3)]  # touching: one part
+    bowtie = shapely.transform(shapely.Polygon([(1000, 0), (1100, 100), (1100, 0), (1000, 100)]),
+                               lambda xy: xy + ORIGIN)  # made valid
+    sliver = gk_box(2000, 0, 0.5, 0.5)  # 0.25 m²: dropped
+    overlapping = [gk_box(3000, 0, 200), gk_box(3100, 100, 200)]
+    geoms = [at(g) for g in tiles + [bowtie, sliver] + overlapping]
+    data = _gpkg(tmp_path, geoms, epsg)
+    taken = []
+    real = boundary._shape_in_source_plane
+    monkeypatch.setattr(boundary, "_shape_in_source_plane", lambda *a: taken.append(1) or real(*a))
+    plane = read_boundary(data, "parcels.gpkg")
+    assert taken and plane.echo.crs_detected == f"EPSG:{epsg}"
+    monkeypatch.setattr(boundary, "_source_plane", lambda src: None)
+    lonlat = read_boundary(data, "parcels.gpkg")
+    a, b = plane.echo, lonlat.echo
+    assert a.gk_epsg == b.gk_epsg == 4544 and a.parts == b.parts == 4
+    assert a.area_m2_gk == pytest.approx(b.area_m2_gk, rel=1e-9)
+    assert a.area_m2_gk == pytest.approx(9 * 100**2 + 100**2 / 2 + 2 * 200**2 - 100**2, rel=1e-9)
+    assert a.area_m2_ellipsoidal == pytest.approx(b.area_m2_ellipsoidal, rel=1e-9)
+    assert [p.area_m2_gk for p in a.parcels] == pytest.approx([p.area_m2_gk for p in b.parcels], rel=1e-9, abs=1e-6)
+    assert [r["code"] for r in a.repairs] == [r["code"] for r in b.repairs] == ["R_MADE_VALID", "R_SLIVERS_DROPPED"]
+    # where edges cross (the dissolve, the repaired bow-tie) the plane path computes the crossing on
+    # edges straight in the GK plane, the lon/lat path on edges straight in lon/lat: 0.2 mm apart here
+    diff = shapely.symmetric_difference(from_crs(plane.geometry, 4490, 4544), from_crs(lonlat.geometry, 4490, 4544))
+    assert diff.area < 0.2  # m², of 165,000
+    assert plane.geometry.is_valid
+
+
+def test_a_gk_source_whose_footprint_lies_in_another_zone_goes_through_lonlat(tmp_path, monkeypatch):
+    """Coordinates of the zone-35 plane (CM 105°) for a site at 107.2° E, in zone 36: measured in zone 36."""
+    import app.ingest.boundary as boundary
+
+    x, y = Transformer.from_crs(4490, 4544, always_xy=True).transform(107.2, 30.0)
+    data = _gpkg(tmp_path, [shapely.box(x, y, x + 300, y + 200)], 4544)
+    calls = []
+    real = boundary._shape_in_lonlat
+    monkeypatch.setattr(boundary, "_shape_in_lonlat", lambda *a: calls.append(1) or real(*a))
+    fp = read_boundary(data, "parcels.gpkg")
+    assert calls and fp.echo.gk_epsg == 4545
+    direct = shapely.area(from_crs(fp.geometry, 4490, 4545))
+    assert fp.echo.area_m2_gk == pytest.approx(direct, rel=1e-9)

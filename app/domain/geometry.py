@@ -202,8 +202,9 @@ def degree_margin(distance_m: float, max_abs_lat: float) -> tuple[float, float]:
 _LAEA_CHINA = "+proj=laea +lat_0=35 +lon_0=105 +ellps=GRS80 +units=m +no_defs"
 
 
-def ellipsoidal_area(geom: BaseGeometry) -> float:
-    """Area on the CGCS2000 ellipsoid (m²) of a lon/lat geometry, via an equal-area projection.
+def ellipsoidal_area(geom: BaseGeometry, src: int | str = STORAGE_EPSG) -> float:
+    """Area on the CGCS2000 ellipsoid (m²) of a geometry in ``src`` (lon/lat unless told), via an
+    equal-area projection.
 
     An ellipsoidal equal-area projection preserves areas exactly; only the straight lon/lat edges
     differ from geodesics, which is negligible at parcel scale. (pyproj.Geod walks every ring in
@@ -211,7 +212,7 @@ def ellipsoidal_area(geom: BaseGeometry) -> float:
     """
     if geom is None or geom.is_empty or shapely.get_dimensions(geom) < 2:
         return 0.0
-    tr = transformer(STORAGE_EPSG, _LAEA_CHINA)
+    tr = transformer(src, _LAEA_CHINA)
     projected = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     return float(shapely.area(projected))
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,19 +322,110 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         else:
             warnings.append(note("W_GCJ02_IGNORED", "坐标不是经纬度，忽略 GCJ-02 声明",
                                  "Coordinates are not lon/lat: the GCJ-02 declaration was ignored"))
+    parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
+    plane = _source_plane(src)
+    shaped = _shape_in_source_plane(geoms[present], src, plane, options, nverts) if plane is not None else None
+    if shaped is None:
+        shaped = _shape_in_lonlat(geoms[present], raw.crs, options, nverts)
+    footprint, epsg = shaped.footprint, shaped.gk_epsg
+    repairs += shaped.repairs
+    parts = shapely.get_parts(footprint)
+    if len(parts) > options.max_parts:
+        raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
+                     f"The boundary has {len(parts)} parts, over the limit of {options.max_parts}", status=413)
+    nverts = int(shapely.get_num_coordinates(footprint))
+    if nverts > options.max_vertices:
+        raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
+                     f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
+    for parcel, a in zip(parcels, shaped.parcel_areas_gk):
+        parcel.area_m2_gk = float(a)
+    declared = [p.declared_area_m2 for p in parcels]
+    echo = FootprintEcho(
+        format=raw.format, crs_detected=raw.crs.detected, crs_source=raw.crs.source, parts=len(parts),
+        area_m2_gk=shaped.area_gk, gk_epsg=epsg, area_m2_ellipsoidal=shaped.area_ellipsoidal,
+        declared_area_m2=float(sum(declared)) if declared and all(d is not None for d in declared) else None,
+        parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
+        linear=options.linear, row_width_m=options.row_width_m,
+    )
+    return Footprint(footprint, echo)
+
+
+@dataclass
+class _Shaped:
+    """The repaired, dissolved footprint and its measures, however they were reached."""
+
+    footprint: Any  # lon/lat (EPSG:4490)
+    area_gk: float
+    gk_epsg: int
+    area_ellipsoidal: float
+    parcel_areas_gk: np.ndarray
+    repairs: list[dict[str, Any]]
+
+
+def _source_plane(src: int | str) -> int | None:
+    """The 3° GK plane (EPSG:4534–4554) the source coordinates already lie in, zone prefix or not."""
+    if isinstance(src, int) and 4534 <= src <= 4554:
+        return src
+    if isinstance(src, int) and 4513 <= src <= 4533:  # the same zone with its number before the easting
+        return src + 21
+    return None
+
+
+def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: BoundaryOptions,
+                           nverts: int) -> _Shaped | None:
+    """Repair, dissolve and measure where the surveyor drew: in the source's own GK plane.
+
+    Most boundaries come in CGCS2000 3° GK coordinates of the zone they lie in. There, parcel and
+    footprint areas need no projection (a zone prefix only shifts the eastings) and only the dissolved
+    footprint goes to lon/lat — one pass over the vertices instead of three (tiled cadastral parcels
+    dissolve to their outline: a small fraction). None when the footprint's zone is another one (the
+    lon/lat path then decides) or when the coordinates do not land in China (it then refuses)."""
+    repairs: list[dict[str, Any]] = []
+    x0, y0, x1, y1 = shapely.total_bounds(work)
+    probe = shapely.points([[x0, y0], [x1, y0], [x0, y1], [x1, y1], [(x0 + x1) / 2, (y0 + y1) / 2]])
     try:
-        lonlat = from_crs(geoms[present], src, STORAGE_EPSG) if src != STORAGE_EPSG else geoms[present]
+        corners = shapely.get_coordinates(from_crs(probe, src, STORAGE_EPSG))
+    except Exception:  # PROJ refuses: the lon/lat path says why
+        return None
+    if not (np.isfinite(corners).all() and all(in_china(x, y) for x, y in corners)):
+        return None
+    identity = lambda g: g  # noqa: E731 — lines are buffered in the plane itself
+    polys = _polygons(work, identity, identity, options, repairs)
+    with (ThreadPoolExecutor(1) if nverts > _PARALLEL_VERTICES else _Inline()) as bg:
+        parcel_areas = bg.submit(shapely.area, polys)
+        dissolved = dissolve(polys)
+        centre = from_crs(shapely.centroid(dissolved), src, STORAGE_EPSG)
+        epsg = gk3_epsg(float(centre.x))
+        if epsg != plane:
+            return None
+        kept, _ = _drop_slivers(dissolved, dissolved, options, repairs)
+        area_ell = bg.submit(ellipsoidal_area, kept, src)  # beside the projection to lon/lat
+        footprint = from_crs(kept, src, STORAGE_EPSG)
+        if not footprint.is_valid:  # a near-degenerate vertex moved by the projection: mend quietly
+            footprint = shapely.union_all([p for p in shapely.get_parts(shapely.make_valid(footprint))
+                                           if shapely.get_dimensions(p) == 2])
+        return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
+
+
+def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOptions, nverts: int) -> _Shaped:
+    """Transform every vertex to lon/lat first, then repair, dissolve and measure in the GK plane of the
+    footprint's centre: for sources in any other CRS (lon/lat, 6° zones, a zone other than the
+    footprint's, old datums)."""
+    repairs: list[dict[str, Any]] = []
+    src = crs.src
+    try:
+        lonlat = from_crs(work, src, STORAGE_EPSG) if src != STORAGE_EPSG else work
     except Exception as exc:  # PROJ refuses the transformation
         raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                      reason=str(exc)) from None
     x0, y0, x1, y1 = shapely.total_bounds(lonlat)
     if not (np.isfinite([x0, y0, x1, y1]).all() and in_china(x0, y0) and in_china(x1, y1)):
-        raise refuse("E_OUTSIDE_CHINA", f"坐标转换后不在中国范围内（按 {raw.crs.detected} 读取），请检查坐标系或带号",
-                     f"After transformation the boundary lies outside China (read as {raw.crs.detected}): "
+        raise refuse("E_OUTSIDE_CHINA", f"坐标转换后不在中国范围内（按 {crs.detected} 读取），请检查坐标系或带号",
+                     f"After transformation the boundary lies outside China (read as {crs.detected}): "
                      "check the CRS or zone", bounds=[float(v) for v in (x0, y0, x1, y1)])
-    parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
     buffer_epsg = gk3_epsg(float(shapely.centroid(shapely.geometrycollections(lonlat)).x))
-    polys = _polygons(lonlat, buffer_epsg, options, repairs)
+    polys = _polygons(lonlat, lambda g: to_gk(g, buffer_epsg), lambda g: from_crs(g, buffer_epsg, STORAGE_EPSG),
+                      options, repairs)
     # big uploads: parcel areas in the zone of the parcels' centre while the union runs (GEOS and PROJ
     # release the GIL); the footprint's zone below is almost always the same, and is checked. Small ones
     # stay on this thread: a new thread sets pyproj's transformations up again (~3 ms each).
@@ -343,36 +435,18 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in
         areas_gk = parcel_areas.result() if epsg == buffer_epsg else shapely.area(to_gk(polys, epsg))
         ell = bg.submit(ellipsoidal_area, dissolved)  # beside the GK projection of the slivers' test
-        footprint, footprint_gk = _drop_slivers(dissolved, epsg, options, repairs)
+        footprint, footprint_gk = _drop_slivers(dissolved, to_gk(dissolved, epsg), options, repairs)
         area_ell = ell.result() if footprint is dissolved else ellipsoidal_area(footprint)
-    parts = shapely.get_parts(footprint)
-    if len(parts) > options.max_parts:
-        raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
-                     f"The boundary has {len(parts)} parts, over the limit of {options.max_parts}", status=413)
-    nverts = int(shapely.get_num_coordinates(footprint))
-    if nverts > options.max_vertices:
-        raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
-                     f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
-    area_gk = float(footprint_gk.area)
-    for parcel, a in zip(parcels, areas_gk):
-        parcel.area_m2_gk = float(a)
-    declared = [p.declared_area_m2 for p in parcels]
-    echo = FootprintEcho(
-        format=raw.format, crs_detected=raw.crs.detected, crs_source=raw.crs.source, parts=len(parts),
-        area_m2_gk=area_gk, gk_epsg=epsg, area_m2_ellipsoidal=area_ell,
-        declared_area_m2=float(sum(declared)) if declared and all(d is not None for d in declared) else None,
-        parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
-        linear=options.linear, row_width_m=options.row_width_m,
-    )
-    return Footprint(footprint, echo)
+    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs)
 
 
-def _polygons(lonlat: np.ndarray, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]) -> np.ndarray:
+def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Callable[[Any], Any],
+              options: BoundaryOptions, repairs: list[dict[str, Any]]) -> np.ndarray:
     """Every input geometry as a valid polygon: lines/points buffered for linear projects, else refused.
 
     Vectorised over the common case (valid polygons); only the exceptions are handled one by one.
     """
-    out = np.asarray(lonlat, dtype=object).copy()
+    out = np.asarray(geoms, dtype=object).copy()
     dims = shapely.get_dimensions(out)
     for i in np.flatnonzero(dims < 2):
         dim = int(dims[i])
@@ -381,9 +455,8 @@ def _polygons(lonlat: np.ndarray, epsg: int, options: BoundaryOptions, repairs: 
                          f"第 {i + 1} 个图形是{'点' if dim == 0 else '线'}，不是面。线性工程请声明 linear 并给出 row_width_m（用地宽度）",
                          f"Shape {i + 1} is a {'point' if dim == 0 else 'line'}, not an area. For a linear project "
                          "declare linear with row_width_m (the right-of-way width)", part=int(i) + 1)
-        gk = to_gk(out[i], epsg)
-        out[i] = from_crs(shapely.buffer(gk, options.row_width_m / 2, cap_style="flat" if dim == 1 else "round"),
-                          epsg, STORAGE_EPSG)
+        out[i] = from_plane(shapely.buffer(to_plane(out[i]), options.row_width_m / 2,
+                                           cap_style="flat" if dim == 1 else "round"))
         repairs.append(note("R_BUFFERED", f"第 {i + 1} 个图形按用地宽度 {options.row_width_m} m 缓冲为面",
                             f"Shape {i + 1} buffered by a {options.row_width_m} m right of way"))
     invalid = np.flatnonzero(~shapely.is_valid(out))
@@ -402,9 +475,8 @@ def _polygons(lonlat: np.ndarray, epsg: int, options: BoundaryOptions, repairs: 
     return out
 
 
-def _drop_slivers(footprint, epsg: int, options: BoundaryOptions, repairs: list[dict[str, Any]]):
-    """Drop parts under the sliver area; returns the footprint in lon/lat and in the GK plane."""
-    footprint_gk = to_gk(footprint, epsg)
+def _drop_slivers(footprint, footprint_gk, options: BoundaryOptions, repairs: list[dict[str, Any]]):
+    """Drop parts under the sliver area (measured in the GK plane) from both copies of the footprint."""
     parts, parts_gk = shapely.get_parts(footprint), shapely.get_parts(footprint_gk)  # same order
     areas = shapely.area(parts_gk)
     small = areas < options.sliver_m2
