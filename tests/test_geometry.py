@@ -143,3 +143,21 @@ def test_dissolve_of_tiled_parcels_equals_the_overlay_union(case, monkeypatch):
     assert shapely.symmetric_difference(out, expected).area < 1e-9
     assert out.area == pytest.approx(expected.area, rel=1e-12)
     assert bool(overlay_unions) == (not case.startswith("coverage"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 600), st.integers(0, 10_000))
+def test_connected_components_match_a_plain_union_find(n, edges, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n, edges), rng.integers(0, n, edges)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in zip(a.tolist(), b.tolist()):
+        ri, rj = find(i), find(j)
+        parent[max(ri, rj)] = min(ri, rj)
+    assert geometry.connected_components(n, a, b).tolist() == [find(i) for i in range(n)]

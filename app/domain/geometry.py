@@ -229,6 +229,29 @@ def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 
 
+def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest member of each node's component, for ``n`` nodes joined by the edges ``a[i]–b[i]``.
+
+    Hook every root onto the smallest root across an edge, then jump pointers to the roots; repeat
+    until no edge joins two roots. Vectorised: a union-find loop in Python took 0.17 s for the
+    160,000 box pairs of 40,804 tiled parcels. A node's parent is never above it, so no cycle forms.
+    """
+    parent = np.arange(n)
+    while len(a):
+        ra, rb = parent[a], parent[b]
+        lo, hi = np.minimum(ra, rb), np.maximum(ra, rb)
+        apart = lo != hi
+        if not apart.any():
+            break
+        np.minimum.at(parent, hi[apart], lo[apart])
+        while True:
+            jumped = parent[parent]
+            if (jumped == parent).all():
+                break
+            parent = jumped
+    return parent
+
+
 COVERAGE_MIN_GROUP = 64
 
 
@@ -265,20 +288,7 @@ def dissolve(polys: np.ndarray) -> BaseGeometry:
         return polys[0]
     a, b = shapely.STRtree(polys).query(polys)  # boxes: an exact test cost more than it saved
     keep = a < b
-    a, b = a[keep], b[keep]
-    parent = np.arange(len(polys))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(a.tolist(), b.tolist()):
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([find(i) for i in range(len(polys))])
+    roots = connected_components(len(polys), a[keep], b[keep])
     order = np.argsort(roots, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(roots[order]) != 0])
     pieces = []

@@ -252,9 +252,9 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
                       file_source="prj" if raw.driver == "ESRI Shapefile" else "header",
                       accept_datum_approximation=options.accept_datum_approximation)
     parcels = []
+    label_keys = [f for f in raw.fields if str(f).lower() in ("name", "名称", "dkmc", "地块名称")]
     for i, rec in enumerate(raw.records):
-        label = next((str(rec[k]) for k in rec if str(k).lower() in ("name", "名称", "dkmc", "地块名称")
-                      and rec[k] is not None), None)
+        label = next((str(rec[k]) for k in label_keys if rec.get(k) is not None), None)
         parcels.append(Parcel(index=i + 1, name=label,
                               attributes={k: plain_value(v) for k, v in rec.items() if _present(v)}))
     warnings = [crs_note(n) for n in res.notes]
