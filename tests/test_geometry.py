@@ -161,3 +161,19 @@ def test_connected_components_match_a_plain_union_find(n, edges, seed):
         ri, rj = find(i), find(j)
         parent[max(ri, rj)] = min(ri, rj)
     assert geometry.connected_components(n, a, b).tolist() == [find(i) for i in range(n)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 400), st.floats(50, 3000), st.integers(0, 10_000))
+def test_dissolve_equals_union_all(n, spread, seed):
+    """Scattered parcels, from all apart to one big overlapping heap (groups of every size, each united
+    pairwise round by round, big ones through the coverage attempt): the union is the union."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, spread, (n, 2))
+    polys = np.array([shapely.Point(x, y).buffer(r, 8) for (x, y), r in zip(centres, rng.uniform(5, 40, n))],
+                     dtype=object)
+    out = geometry.dissolve(polys)
+    expected = shapely.union_all(polys)
+    assert out.is_valid
+    assert shapely.symmetric_difference(out, expected).area <= 1e-9 * expected.area
+    assert len(shapely.get_parts(out)) == len(shapely.get_parts(expected))
