@@ -169,15 +169,19 @@ def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndar
     return owner, pieces
 
 
+def reproject(geom: BaseGeometry | np.ndarray, src: int | str, dst: int | str) -> BaseGeometry | np.ndarray:
+    """Geometries from ``src`` to ``dst`` (lon/lat axis order everywhere)."""
+    tr = transformer(src, dst)
+    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
 def to_gk(geom: BaseGeometry | np.ndarray, epsg: int) -> BaseGeometry | np.ndarray:
     """Project from storage (EPSG:4490 lon/lat) into a GK plane."""
-    tr = transformer(STORAGE_EPSG, epsg)
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return reproject(geom, STORAGE_EPSG, epsg)
 
 
 def from_crs(geom: BaseGeometry | np.ndarray, src: int | str, dst: int | str = STORAGE_EPSG):
-    tr = transformer(src, dst)
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return reproject(geom, src, dst)
 
 
 def probe_gk_epsg(geom: BaseGeometry) -> int:
@@ -212,9 +216,7 @@ def ellipsoidal_area(geom: BaseGeometry, src: int | str = STORAGE_EPSG) -> float
     """
     if geom is None or geom.is_empty or shapely.get_dimensions(geom) < 2:
         return 0.0
-    tr = transformer(src, _LAEA_CHINA)
-    projected = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-    return float(shapely.area(projected))
+    return float(shapely.area(reproject(geom, src, _LAEA_CHINA)))
 
 
 def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
@@ -224,8 +226,7 @@ def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return np.zeros(0)
-    tr = transformer(STORAGE_EPSG, _LAEA_CHINA)
-    projected = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    projected = reproject(geoms, STORAGE_EPSG, _LAEA_CHINA)
     return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 
 

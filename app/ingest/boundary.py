@@ -401,7 +401,10 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         kept, _ = _drop_slivers(dissolved, dissolved, options, repairs)
         area_ell = bg.submit(ellipsoidal_area, kept, src)  # beside the projection to lon/lat
         footprint = from_crs(kept, src, STORAGE_EPSG)
-        if not footprint.is_valid:  # a near-degenerate vertex moved by the projection: mend quietly
+        # a near-degenerate vertex moved by the projection: mend quietly. Part by part: the parts are
+        # disjoint in the plane and a smooth projection keeps them so (a MultiPolygon's own check
+        # compares every part with every other: 0.22 s for 25,000 parts)
+        if not shapely.is_valid(shapely.get_parts(footprint)).all():
             footprint = shapely.union_all([p for p in shapely.get_parts(shapely.make_valid(footprint))
                                            if shapely.get_dimensions(p) == 2])
         return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
