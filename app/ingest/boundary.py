@@ -347,7 +347,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
         linear=options.linear, row_width_m=options.row_width_m,
     )
-    return Footprint(footprint, echo)
+    return Footprint(footprint, echo, shaped.footprint_gk)
 
 
 @dataclass
@@ -355,6 +355,7 @@ class _Shaped:
     """The repaired, dissolved footprint and its measures, however they were reached."""
 
     footprint: Any  # lon/lat (EPSG:4490)
+    footprint_gk: Any  # in the plane of gk_epsg, or None
     area_gk: float
     gk_epsg: int
     area_ellipsoidal: float
@@ -404,10 +405,12 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         # a near-degenerate vertex moved by the projection: mend quietly. Part by part: the parts are
         # disjoint in the plane and a smooth projection keeps them so (a MultiPolygon's own check
         # compares every part with every other: 0.22 s for 25,000 parts)
+        kept_gk = kept if src == plane else shapely.transform(kept, lambda xy: xy - [(plane - 4534 + 25) * 1e6, 0])
         if not shapely.is_valid(shapely.get_parts(footprint)).all():
             footprint = shapely.union_all([p for p in shapely.get_parts(shapely.make_valid(footprint))
                                            if shapely.get_dimensions(p) == 2])
-        return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
+            kept_gk = None  # no longer the same shape to the last digit: the overlay projects it
+        return _Shaped(footprint, kept_gk, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
 
 
 def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOptions, nverts: int) -> _Shaped:
@@ -440,7 +443,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         ell = bg.submit(ellipsoidal_area, dissolved)  # beside the GK projection of the slivers' test
         footprint, footprint_gk = _drop_slivers(dissolved, to_gk(dissolved, epsg), options, repairs)
         area_ell = ell.result() if footprint is dissolved else ellipsoidal_area(footprint)
-    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs)
+    return _Shaped(footprint, footprint_gk, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs)
 
 
 def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Callable[[Any], Any],

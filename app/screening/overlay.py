@@ -80,10 +80,11 @@ def overlay(
     # per version and zone), the rest are projected here in one call with the footprint (each call costs
     # ~25 µs before any coordinate moves)
     todo = [i for i, p in enumerate(pieces) if p.geometry_gk is None]
-    projected = to_gk(np.array([footprint.geometry] + [pieces[i].geometry for i in todo], dtype=object), epsg)
-    fp_gk = projected[0]
+    fp_gk = footprint.geometry_gk  # as ingest measured it
     pieces_gk = np.array([p.geometry_gk for p in pieces], dtype=object)
-    if todo:
+    if fp_gk is None or todo:
+        projected = to_gk(np.array([footprint.geometry] + [pieces[i].geometry for i in todo], dtype=object), epsg)
+        fp_gk = projected[0] if fp_gk is None else fp_gk
         pieces_gk[todo] = projected[1:]
     shapely.prepare(fp_gk)
     try:
@@ -126,13 +127,14 @@ def _measure(fp_gk: BaseGeometry, fp_area: float, pieces: list, pieces_gk: np.nd
     for j, i in enumerate(near.tolist()):
         p = pieces[i]
         groups[(p.layer_id, p.version_id, p.fid)].append(j)
-    keys = sorted(groups)
+    # a few pieces per feature: plain lists beat numpy's per-call cost here
+    touch, area_of, dist_of = touching.tolist(), piece_area.tolist(), piece_dist.tolist()
     clips = []  # (key, GK clip) of every feature the footprint overlaps with area
     found = []  # (key, first piece, area, distance)
-    for key in keys:
+    for key in sorted(groups):
         js = groups[key]
-        with_area = [j for j in js if piece_area[j] > 0]
-        distance = 0.0 if touching[js].any() else float(piece_dist[js].min())
+        with_area = [j for j in js if area_of[j] > 0]
+        distance = 0.0 if any(touch[j] for j in js) else min(dist_of[j] for j in js)
         if distance > distance_m:
             continue  # the window is a superset; keep only what the rules asked for
         clip = None
