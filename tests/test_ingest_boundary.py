@@ -370,6 +370,11 @@ def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path,
     diff = shapely.symmetric_difference(from_crs(plane.geometry, 4490, 4544), from_crs(lonlat.geometry, 4490, 4544))
     assert diff.area < 0.2  # m², of 165,000
     assert plane.geometry.is_valid
+    for fp in (plane, lonlat):  # the GK copy the overlay reuses is the lon/lat footprint in the echo's plane
+        assert fp.geometry_gk.area == pytest.approx(fp.echo.area_m2_gk, rel=1e-12)
+        gk = from_crs(fp.geometry, 4490, fp.echo.gk_epsg)
+        assert shapely.symmetric_difference(gk, fp.geometry_gk).area < 1e-4  # m²: a round trip apart
+        assert np.abs(shapely.get_coordinates(gk) - shapely.get_coordinates(fp.geometry_gk)).max() < 1e-6
 
 
 def test_a_gk_source_whose_footprint_lies_in_another_zone_goes_through_lonlat(tmp_path, monkeypatch):
