@@ -14,6 +14,7 @@ from app import __version__
 from app.api import (
     routes_footprints,
     routes_layers,
+    routes_overlay,
     routes_pages,
     routes_reports,
     routes_screenings,
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
     app.include_router(routes_layers.router)
     app.include_router(routes_footprints.router)
     app.include_router(routes_screenings.router)
+    app.include_router(routes_overlay.router)
     app.include_router(routes_tiles.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_pages.router)

@@ -28,6 +28,7 @@ class BoundaryUpload:
     data: bytes  # the bytes the footprint was read from (file, or the JSON geometry)
     filename: str | None
     options: BoundaryOptions
+    fields: dict[str, Any]  # the other form fields or JSON members (options, and what a route adds)
 
 
 def _bad(code: str, zh: str, en: str, status: int = 422) -> InputRefused:
@@ -96,9 +97,11 @@ async def read_upload(request: Request) -> BoundaryUpload:
         if not isinstance(doc, dict) or "geometry" not in doc:
             raise _bad("E_REQUEST_INVALID", "JSON 请求须含 geometry", "A JSON request needs a geometry")
         project = _project(doc.get("project"))
-        options = _options({k: v for k, v in doc.items() if k not in ("geometry", "project")}, project, max_bytes)
+        fields = {k: v for k, v in doc.items() if k not in ("geometry", "project")}
+        options = _options(fields, project, max_bytes)
         fp = await run_cpu(request, read_geojson_object, doc["geometry"], options)
-        return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None, options)
+        return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None, options,
+                              fields)
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise _bad("E_REQUEST_INVALID", "请以 multipart/form-data 上传文件，或以 JSON 提交 geometry",
                    "Upload a file as multipart/form-data, or post a JSON geometry", status=415)
@@ -114,7 +117,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
     project = _project(fields.pop("project", None))
     options = _options(fields, project, max_bytes)
     fp = await run_cpu(request, read_boundary, data, upload.filename or "upload", options)
-    return BoundaryUpload(fp, project, data, upload.filename or "upload", options)
+    return BoundaryUpload(fp, project, data, upload.filename or "upload", options, fields)
 
 
 def footprint_geojson(fp: Footprint) -> dict[str, Any]:
