@@ -177,3 +177,31 @@ def test_dissolve_equals_union_all(n, spread, seed):
     assert out.is_valid
     assert shapely.symmetric_difference(out, expected).area <= 1e-9 * expected.area
     assert len(shapely.get_parts(out)) == len(shapely.get_parts(expected))
+
+
+def test_projected_edges_are_cut_before_storage_so_the_stored_shape_keeps_to_the_drawn_one():
+    """A 20 km edge straight in GK zone 30 (40° N) runs metres off a straight lon/lat line: stored with
+    its edges cut to 200 m, every stored segment's midpoint lies within 1 mm of the drawn edge."""
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4490, 4539, always_xy=True).transform(90.0, 40.0)
+    strip = shapely.box(x - 10_000, y, x + 10_000, y + 200)
+    for stored, worst in ((geometry.to_storage(strip, 4539), 1e-3),
+                          (geometry.reproject(strip, 4539, 4490), None)):  # without the cut
+        ll = shapely.get_coordinates(stored)
+        mids = (ll[1:] + ll[:-1]) / 2
+        gx, gy = Transformer.from_crs(4490, 4539, always_xy=True).transform(mids[:, 0], mids[:, 1])
+        off = shapely.distance(strip.boundary, shapely.points(np.column_stack([gx, gy]))).max()
+        if worst is None:
+            assert off > 1.0  # metres: why the cut is there
+        else:
+            assert off < worst
+    bowtie = shapely.Polygon([(x, y), (x + 1000, y + 1000), (x + 1000, y), (x, y + 1000)])
+    kept = geometry.to_storage(bowtie, 4539)  # cut ring by ring: still the bow-tie drawn, both lobes
+    assert shapely.get_num_coordinates(kept) > 5 and not kept.is_valid  # for the repair step to report
+    assert shapely.make_valid(geometry.from_crs(kept, 4490, 4539)).area == pytest.approx(500_000, rel=1e-6)
+    mixed = shapely.GeometryCollection([shapely.LineString([(x, y), (x + 1000, y)]), shapely.Point(x, y),
+                                        shapely.box(x, y, x + 50, y + 50)])
+    cut = geometry.to_storage(np.array([mixed, shapely.Point(x, y)], dtype=object), 4539)
+    assert [shapely.get_num_coordinates(g) for g in shapely.get_parts(cut[0])] == [6, 1, 5]
+    assert shapely.get_type_id(cut[1]) == 0

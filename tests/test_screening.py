@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.domain.catalog import load_catalog
+from app.domain.geometry import from_crs
 from app.domain.models import ImportReport, LayerData, Provenance
 from app.domain.screening import ProjectSpec
 from app.ingest.boundary import BoundaryOptions, read_geojson_object
@@ -294,3 +295,50 @@ def test_rules_that_do_not_concern_the_project_need_no_layer(store):
     # no admin regions, no rivers: a power plant is not asked about the chemical shoreline rule
     rec = run(screener(store), gk_box(0, 0, 100), industry="D4411")
     assert "t.chem_shoreline" not in {f["rule_id"] for f in rec["findings"]}
+
+
+def _gpkg_footprint(tmp_path: Path, geoms_gk, epsg: int = 4544):
+    """A boundary as planners send it: a GeoPackage in GK metres (read in its own GK plane)."""
+    import geopandas as gpd
+
+    from app.ingest.boundary import read_boundary
+
+    path = tmp_path / "boundary.gpkg"
+    gpd.GeoDataFrame({"名称": [f"地块{i}" for i in range(len(geoms_gk))]}, geometry=list(geoms_gk), crs=epsg).to_file(
+        path, driver="GPKG")
+    return read_boundary(path.read_bytes(), "boundary.gpkg")
+
+
+def test_a_boundary_sharing_a_features_edge_touches_it(store, tmp_path):
+    """The footprint is measured as stored (lon/lat, projected like every piece): an edge it shares with a
+    feature, to the last digit of the GK coordinates both were drawn in, is a touch — distance 0, no area."""
+    publish(store, "redline", "eco_redline", [gk_box(0, 0, 100)], [{"name": "红线甲"}])
+    fp = _gpkg_footprint(tmp_path, [gk_box(100, 0, 100)])
+    for reach in (0.0, 10.0):
+        res = overlay(store, fp, distance_m=reach)
+        [o] = [o for o in res.overlaps if o.layer == "redline"]
+        assert o.distance_m == 0.0 and o.area_m2 == 0.0 and o.geometry is None
+
+
+def _gk(epsg: int, lon: float, lat: float) -> tuple[float, float]:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(4490, epsg, always_xy=True).transform(lon, lat)
+
+
+def test_long_edges_are_measured_as_drawn_and_found(store, tmp_path):
+    """A 20 km × 200 m strip (zone 30, 40° N): its long edges, straight in the GK plane, stray by metres
+    from a straight lon/lat line. A feature overlapping the strip by 3 m must still be found and give
+    600 m², with no distance asked; a parcel 1 m off the long edge stays a separate, valid part."""
+    x, y = _gk(4539, 90.0, 40.0)
+    strip = shapely.box(x - 10_000, y, x + 10_000, y + 200)
+    feature = shapely.box(x - 100, y - 197, x + 100, y + 3)  # 200 m × 3 m inside the strip
+    data = LayerData("eco_redline", from_crs(np.array([feature], dtype=object), 4539),
+                     [{"name": "红线乙"}], ImportReport(file_sha256="0" * 64))
+    store.publish("redline", data, PROV)
+    fp = _gpkg_footprint(tmp_path, [strip, shapely.box(x + 5_000, y - 21, x + 5_020, y - 1)], epsg=4539)
+    assert fp.geometry.is_valid and fp.echo.parts == 2
+    assert fp.echo.area_m2_gk == pytest.approx(4_000_000 + 400, rel=1e-9)
+    res = overlay(store, fp)
+    [o] = [o for o in res.overlaps if o.layer == "redline"]
+    assert o.area_m2 == pytest.approx(600, rel=1e-6)

@@ -360,17 +360,27 @@ def test_postgis_current_versions_are_cached_and_follow_every_writer(tmp_path, c
             conn.execute("UPDATE layer SET current_version = 'redline.v1' WHERE id = 'redline'")
         assert _eventually(lambda: st.current_versions()["redline"][1] == "redline.v1")
 
-        with psycopg.connect(pg_url, autocommit=True) as conn:  # the listener dies
-            killed = conn.execute("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                                  " WHERE query = 'LISTEN ecoredline_layer') t").fetchone()[0]
-            assert killed >= 1
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # the listener dies, then a change lands
+            pid = st._current._conn.info.backend_pid
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            assert _eventually(lambda: conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                                    (pid,)).fetchone()[0] == 0)
             conn.execute("UPDATE layer SET current_version = 'redline.v2' WHERE id = 'redline'")
-        # the dead listener is noticed (its socket closes), the database asked, and listening resumes
-        assert _eventually(lambda: st.current_versions()["redline"][1] == "redline.v2")
-        assert _eventually(lambda: st.current_versions() is not None and st._current._conn is not None)
+        # the very next answer is right: the closed socket is noticed, the database asked
+        assert st.current_versions()["redline"][1] == "redline.v2"
+        assert st._current._conn is not None and st._current._conn.info.backend_pid != pid  # listening again
         loads = st._current.loads
         assert st.current_versions()["redline"][1] == "redline.v2"
-        assert st._current.loads == loads  # listening again, cached again
+        assert st._current.loads == loads  # cached again
+
+        # a listener that died silently looks like a quiet one: it is replaced every max_age_s anyway
+        import time
+
+        st._current._max_age_s = 0.05
+        pid = st._current._conn.info.backend_pid
+        time.sleep(0.1)
+        st.current_versions()
+        assert st._current._conn.info.backend_pid != pid and st._current.loads == loads + 1
     finally:
         other.close()
         st.close()
@@ -418,3 +428,23 @@ def test_overlay_is_the_same_from_memory_planes_and_from_sql(tmp_path, catalog, 
     assert runs["sql"] == runs["memory"] == runs["embedded"]
     assert any(row and row[0][1] > 0 for row in runs["sql"][::2]) and any(
         row and row[0][3] > 0 for row in runs["sql"][::2])  # both overlaps and distances were measured
+
+
+def test_zone_projections_count_against_the_piece_budget():
+    """A version's pieces projected into a GK zone are held within the same vertex budget as the
+    pieces: counted at what they hold, built only for a probe that finds pieces, refused when over."""
+    from app.store.pieceindex import PieceIndex, PieceIndexCache
+
+    pieces = np.array([shapely.box(103 + i * 0.01, 29, 103.005 + i * 0.01, 29.005) for i in range(12)], dtype=object)
+    cache = PieceIndexCache(max_vertices=150)
+    idx = cache.get("v", lambda: PieceIndex.build(pieces, np.arange(12), {i: {} for i in range(12)},
+                                                  {i: 1.0 for i in range(12)}), estimate=60)
+    assert idx.weight == 60
+    nowhere = shapely.box(110, 40, 110.1, 40.1)
+    assert idx.query("l", "eco_redline", "v", nowhere, None, gk_epsg=4544) == [] and not idx.planes
+    probe = shapely.box(103, 29, 103.02, 29.01)
+    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4544)
+    assert got and all(p.geometry_gk is not None for p in got)
+    assert idx.weight == 120 and cache.room_for(30) and not cache.room_for(31)
+    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543)  # another zone: 60 more do not fit
+    assert got and all(p.geometry_gk is None for p in got) and idx.weight == 120

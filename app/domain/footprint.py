@@ -60,5 +60,3 @@ class Footprint:
 
     geometry: BaseGeometry
     echo: FootprintEcho
-    # the same boundary in the GK plane of ``echo.gk_epsg``, as ingest measured it (the overlay reuses it)
-    geometry_gk: BaseGeometry | None = None

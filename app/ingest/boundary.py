@@ -22,9 +22,9 @@ import numpy as np
 import shapely
 
 from app.domain.catalog import plain_value
-from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china
+from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china, transformer
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
-from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, probe_gk_epsg, to_gk
+from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, probe_gk_epsg, to_gk, to_storage
 from app.ingest.archive import safe_extract
 from app.ingest.cad import read_dxf
 from app.ingest.tables import read_corner_list
@@ -347,7 +347,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
         linear=options.linear, row_width_m=options.row_width_m,
     )
-    return Footprint(footprint, echo, shaped.footprint_gk)
+    return Footprint(footprint, echo)
 
 
 @dataclass
@@ -355,7 +355,6 @@ class _Shaped:
     """The repaired, dissolved footprint and its measures, however they were reached."""
 
     footprint: Any  # lon/lat (EPSG:4490)
-    footprint_gk: Any  # in the plane of gk_epsg, or None
     area_gk: float
     gk_epsg: int
     area_ellipsoidal: float
@@ -382,13 +381,17 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
     dissolve to their outline: a small fraction). None when the footprint's zone is another one (the
     lon/lat path then decides) or when the coordinates do not land in China (it then refuses)."""
     repairs: list[dict[str, Any]] = []
+    # inside China? A grid over the extent, with the central meridian, where a GK box reaches furthest
+    # north or south, instead of every vertex
     x0, y0, x1, y1 = shapely.total_bounds(work)
-    probe = shapely.points([[x0, y0], [x1, y0], [x0, y1], [x1, y1], [(x0 + x1) / 2, (y0 + y1) / 2]])
+    cm = 500_000.0 + (0.0 if src == plane else (plane - 4534 + 25) * 1e6)
+    xs = np.r_[np.linspace(x0, x1, 5), [cm] if x0 < cm < x1 else []]
+    gx, gy = np.meshgrid(xs, np.linspace(y0, y1, 5))
     try:
-        corners = shapely.get_coordinates(from_crs(probe, src, STORAGE_EPSG))
+        lon, lat = transformer(src, STORAGE_EPSG).transform(gx.ravel(), gy.ravel())
     except Exception:  # PROJ refuses: the lon/lat path says why
         return None
-    if not (np.isfinite(corners).all() and all(in_china(x, y) for x, y in corners)):
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all() and all(map(in_china, lon, lat))):
         return None
     identity = lambda g: g  # noqa: E731 — lines are buffered in the plane itself
     polys = _polygons(work, identity, identity, options, repairs)
@@ -401,16 +404,28 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
             return None
         kept, _ = _drop_slivers(dissolved, dissolved, options, repairs)
         area_ell = bg.submit(ellipsoidal_area, kept, src)  # beside the projection to lon/lat
-        footprint = from_crs(kept, src, STORAGE_EPSG)
-        # a near-degenerate vertex moved by the projection: mend quietly. Part by part: the parts are
-        # disjoint in the plane and a smooth projection keeps them so (a MultiPolygon's own check
-        # compares every part with every other: 0.22 s for 25,000 parts)
-        kept_gk = kept if src == plane else shapely.transform(kept, lambda xy: xy - [(plane - 4534 + 25) * 1e6, 0])
-        if not shapely.is_valid(shapely.get_parts(footprint)).all():
-            footprint = shapely.union_all([p for p in shapely.get_parts(shapely.make_valid(footprint))
-                                           if shapely.get_dimensions(p) == 2])
-            kept_gk = None  # no longer the same shape to the last digit: the overlay projects it
-        return _Shaped(footprint, kept_gk, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
+        footprint = to_storage(kept, src)
+        footprint = _mend_projected(footprint)
+        return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
+
+
+def _mend_projected(footprint: Any) -> Any:
+    """The footprint valid in lon/lat as it was in its plane, mended quietly where it is not.
+
+    Edges are cut to 200 m before the projection, so the stored shape keeps to the drawn one within
+    ~1 mm; parts closer than that, or a near-degenerate vertex, can still come out overlapping or
+    self-touching. Checked cheaply (each part alone, then only parts whose shapes meet: a MultiPolygon's
+    own check compares every part with every other, 0.22 s for 25,000 parts), mended by a union.
+    """
+    parts = shapely.get_parts(footprint)
+    broken = not shapely.is_valid(parts).all()
+    if not broken and len(parts) > 1:
+        a, b = shapely.STRtree(parts).query(parts, predicate="intersects")
+        broken = bool((a < b).any()) and not footprint.is_valid  # parts touching at a point are fine
+    if not broken:
+        return footprint
+    polys = [p for p in shapely.get_parts(shapely.make_valid(parts)) if shapely.get_dimensions(p) == 2]
+    return dissolve(np.array(polys, dtype=object))
 
 
 def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOptions, nverts: int) -> _Shaped:
@@ -420,7 +435,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
     repairs: list[dict[str, Any]] = []
     src = crs.src
     try:
-        lonlat = from_crs(work, src, STORAGE_EPSG) if src != STORAGE_EPSG else work
+        lonlat = to_storage(work, src)
     except Exception as exc:  # PROJ refuses the transformation
         raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                      reason=str(exc)) from None
@@ -443,7 +458,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         ell = bg.submit(ellipsoidal_area, dissolved)  # beside the GK projection of the slivers' test
         footprint, footprint_gk = _drop_slivers(dissolved, to_gk(dissolved, epsg), options, repairs)
         area_ell = ell.result() if footprint is dissolved else ellipsoidal_area(footprint)
-    return _Shaped(footprint, footprint_gk, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs)
+    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs)
 
 
 def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Callable[[Any], Any],

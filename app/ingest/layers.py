@@ -15,7 +15,7 @@ import shapely
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG, in_china
-from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, from_crs, is_valid
+from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, is_valid, to_storage
 from app.domain.models import ImportReport, LayerData
 from app.ingest.vector import read_vector, refuse, resolve_crs, sha256_path
 
@@ -69,7 +69,7 @@ def read_layer_file(
     if res.src != STORAGE_EPSG:
         note("transform")
         try:
-            geoms = from_crs(geoms, res.src, STORAGE_EPSG)
+            geoms = to_storage(geoms, res.src)
         except Exception as exc:  # PROJ refuses the transformation
             raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                          reason=str(exc)) from None

@@ -22,6 +22,8 @@ from app.domain.geometry import ellipsoidal_areas, from_crs, to_gk
 from app.domain.screening import LayerOverlap, Overlap
 from app.store.base import LayerStore
 
+CANDIDATE_PAD_M = 50.0
+
 
 @dataclass
 class OverlayResult:
@@ -74,17 +76,20 @@ def overlay(
     versions = {layer: vid for layer, (_kind, vid) in targets.items()}
     kinds = {layer: kind for layer, (kind, _vid) in targets.items()}
     epsg = footprint.echo.gk_epsg
-    pieces = store.candidate_pieces(footprint.geometry, distance_m=distance_m, resolved=targets, window_only=True,
-                                    gk_epsg=epsg)
+    # the stores look in lon/lat, the overlay measures in the GK plane, where a long edge runs up to metres
+    # off its lon/lat line (6.6 m for 20 km at 40° N): ask for a box with room to spare, measure exactly
+    pieces = store.candidate_pieces(footprint.geometry, distance_m=distance_m + CANDIDATE_PAD_M, resolved=targets,
+                                    window_only=True, gk_epsg=epsg)
     # everything is measured in the footprint's GK plane; in-memory pieces come projected already (once
     # per version and zone), the rest are projected here in one call with the footprint (each call costs
     # ~25 µs before any coordinate moves)
+    # the footprint is projected from its stored lon/lat like every piece, so a vertex it shares with a
+    # feature lands on the same GK point (the surveyor's own GK coordinates would be 1e-9 m off)
     todo = [i for i, p in enumerate(pieces) if p.geometry_gk is None]
-    fp_gk = footprint.geometry_gk  # as ingest measured it
+    projected = to_gk(np.array([footprint.geometry] + [pieces[i].geometry for i in todo], dtype=object), epsg)
+    fp_gk = projected[0]
     pieces_gk = np.array([p.geometry_gk for p in pieces], dtype=object)
-    if fp_gk is None or todo:
-        projected = to_gk(np.array([footprint.geometry] + [pieces[i].geometry for i in todo], dtype=object), epsg)
-        fp_gk = projected[0] if fp_gk is None else fp_gk
+    if todo:
         pieces_gk[todo] = projected[1:]
     shapely.prepare(fp_gk)
     try:

@@ -4,13 +4,15 @@ Asking PostgreSQL on every screening costs a round trip (~0.5 ms, as much as the
 Migration 005 makes a trigger on ``layer`` send ``NOTIFY ecoredline_layer`` at commit; this object holds
 one listening connection and, before answering from memory, reads whatever has arrived on its socket
 without blocking (a few µs). Whenever the listening connection is not known to be alive, it answers
-from the database, so a lost connection costs speed, never correctness; and what it holds is asked
-again after ``max_age_s`` anyway, in case a connection died without a word (a network partition).
+from the database, so a lost connection costs speed, never correctness. A connection that dies without
+a word (a failover, a NAT timeout) cannot be told from a quiet one, so the listener is replaced every
+``max_age_s`` and what it held is asked again; TCP keepalives find such a death sooner.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 CHANNEL = "ecoredline_layer"
+RETRY_S = 5.0  # after a failed LISTEN, ask the database each time and try again this much later
 log = logging.getLogger(__name__)
 
 Versions = dict[str, tuple[str, str]]
@@ -28,21 +31,25 @@ class CurrentVersions:
         self._url = url
         self._load = load
         self._max_age_s = max_age_s
-        self._loaded_at = 0.0
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         self._value: Versions | None = None
+        self._listening_since = 0.0
+        self._retry_at = 0.0
+        self._closed = False
         self.loads = 0  # how often the database was asked (tests watch it)
 
     def get(self) -> Versions:
         with self._lock:
             now = time.monotonic()
-            if not self._listening() or self._changed() or now - self._loaded_at > self._max_age_s:
+            if self._conn is not None and now - self._listening_since > self._max_age_s:
+                self._drop()  # replaced, in case it died silently; what it held is asked again
+            if not self._listening(now) or self._changed():
                 self._value = None
+                self._listening(now)  # after a loss, listen again before asking (or wait RETRY_S)
             if self._value is None:
                 self.loads += 1
                 value = self._load()
-                self._loaded_at = now
                 if self._conn is None:
                     return value  # not listening: nothing would tell us when it goes stale
                 self._value = value
@@ -55,33 +62,45 @@ class CurrentVersions:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._drop()
 
-    def _listening(self) -> bool:
+    def _listening(self, now: float) -> bool:
         if self._conn is not None:
             return True
+        if self._closed or now < self._retry_at:
+            return False
         try:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5, keepalives=1,
+                                         keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
             self._conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as exc:
             log.warning("not listening for layer changes (%s); asking the database each time", exc)
             self._drop()
+            self._retry_at = now + RETRY_S
             return False
+        self._listening_since = now
         self._value = None  # anything cached before this LISTEN may have missed a notification
         return True
 
     def _changed(self) -> bool:
-        """Drain the notifications already on the socket; a broken connection counts as a change."""
+        """Drain what has arrived on the socket; a connection that is closing counts as a change.
+
+        A server shutting down sends its last message and then closes: the first read takes the
+        message, so the socket is read again while it has more (the close raises)."""
         pg = self._conn.pgconn
         try:
-            pg.consume_input()
             got = False
-            while pg.notifies() is not None:
-                got = True
-            if pg.status != psycopg.pq.ConnStatus.OK:
-                raise psycopg.OperationalError("listening connection lost")
-            return got
-        except psycopg.Error as exc:
+            for _ in range(8):
+                pg.consume_input()
+                while pg.notifies() is not None:
+                    got = True
+                if pg.status != psycopg.pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("listening connection lost")
+                if not select.select([pg.socket], [], [], 0)[0]:
+                    return got
+            return True  # still more after eight reads: treat as changed
+        except (psycopg.Error, OSError, ValueError) as exc:
             log.warning("layer-change listener lost (%s); reconnecting", exc)
             self._drop()
             return True

@@ -29,9 +29,17 @@ class PieceIndex:
     attributes: dict[int, dict[str, Any]]
     areas: dict[int, float]
     vertices: int
-    # pieces projected into a GK zone's plane, by EPSG code, built on the zone's first probe
-    planes: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    # pieces projected into a GK zone's plane, by EPSG code, built on the zone's first probe that finds
+    # pieces (None: refused for want of room), and the vertices each holds
+    planes: dict[int, np.ndarray | None] = field(default_factory=dict, compare=False, repr=False)
+    plane_vertices: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    room: list[Callable[[int], bool]] = field(default_factory=list, compare=False, repr=False)  # set by a budget
     _plane_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def weight(self) -> int:
+        """Vertices held: the pieces, and their projections."""
+        return self.vertices + sum(self.plane_vertices.values())
 
     @classmethod
     def build(cls, pieces: np.ndarray, piece_fid: np.ndarray, attributes: dict[int, dict[str, Any]],
@@ -46,7 +54,7 @@ class PieceIndex:
         if len(self.pieces) == 0:
             return []
         hits = self.tree.query(window) if window is not None else self.tree.query(geometry, predicate="intersects")
-        plane = self.plane(gk_epsg) if gk_epsg is not None else None
+        plane = self.plane(gk_epsg) if gk_epsg is not None and len(hits) else None
         out = []
         for i in np.sort(hits):
             fid = int(self.piece_fid[i])
@@ -63,23 +71,26 @@ class PieceIndex:
         band = gk3_band(epsg)
         if band is None:
             return None
-        plane = self.planes.get(epsg)
-        if plane is not None:
-            return plane
+        if epsg in self.planes:
+            return self.planes[epsg]
         with self._plane_lock:
-            plane = self.planes.get(epsg)
-            if plane is None:
+            if epsg not in self.planes:
                 from app.domain.geometry import to_gk
 
                 west, east = band
                 b = shapely.bounds(self.pieces)
                 reach = (b[:, 2] >= west) & (b[:, 0] <= east)
+                need = int(shapely.get_num_coordinates(self.pieces[reach]).sum())
+                if self.room and not self.room[0](need):
+                    self.planes[epsg] = None  # over the budget: the caller projects what it needs
+                    return None
                 plane = np.full(len(self.pieces), None, dtype=object)
                 if reach.any():
                     plane[reach] = to_gk(self.pieces[reach], epsg)
+                self.plane_vertices[epsg] = need
                 self.planes[epsg] = plane
                 settle()
-        return plane
+        return self.planes[epsg]
 
 
 def gk3_band(epsg: int, reach_deg: float = 1.0) -> tuple[float, float] | None:
@@ -135,6 +146,11 @@ class BuildOnceCache:
                     self._items.popitem(last=False)
         return item
 
+    def room_for(self, extra: int) -> bool:
+        """Whether ``extra`` more weight fits the budget beside what is cached."""
+        with self._lock:
+            return self.budget is None or self._weight() + extra <= self.budget
+
     def _weight(self) -> int:
         return sum(self.weigh(i) for i in self._items.values())
 
@@ -147,7 +163,13 @@ class PieceIndexCache(BuildOnceCache):
     """Piece indexes by version id, within a budget of vertices (a zone's projected pieces count again)."""
 
     def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
-        super().__init__(max_versions, max_vertices, weigh=lambda idx: idx.vertices * (1 + len(idx.planes)))
+        super().__init__(max_versions, max_vertices, weigh=lambda idx: idx.weight)
+
+    def get(self, key: str, load: Callable[[], Any], estimate: int = 0) -> Any:
+        idx = super().get(key, load, estimate)
+        if idx is not None and not idx.room and self.budget is not None:
+            idx.room.append(self.room_for)  # its zone projections grow within the same budget
+        return idx
 
 
 def settle() -> None:
