@@ -129,6 +129,8 @@ def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndar
     dims = shapely.get_dimensions(work)
     done_owner: list[np.ndarray] = []
     done_geom: list[np.ndarray] = []
+    cuts_x: list[np.ndarray] = []  # where pieces were cut, to find the cut edges again
+    cuts_y: list[np.ndarray] = []
     for _ in range(40):
         if len(work) == 0:
             break
@@ -151,6 +153,8 @@ def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndar
         bx0, by0, bx1, by1 = b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3] + pad
         midx = (b[:, 0] + b[:, 2]) / 2
         midy = (b[:, 1] + b[:, 3]) / 2
+        cuts_x.append(midx[wide])
+        cuts_y.append(midy[~wide])
         lo = np.column_stack([bx0, by0, np.where(wide, midx, bx1), np.where(wide, by1, midy)])
         hi = np.column_stack([np.where(wide, midx, bx0), np.where(wide, by0, midy), bx1, by1])
         clip = shapely.clip_by_rect  # scalar bounds only
@@ -167,7 +171,13 @@ def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndar
     bad = ~is_valid(pieces)
     if bad.any():
         pieces[bad] = shapely.make_valid(pieces[bad])
-    return owner, pieces
+    # the cuts are long straight lon/lat lines, split further on one side and not on the other: in a GK
+    # plane those part by metres and leave gaps between pieces (0.5 km² for a 120 km redline): cut them
+    # like every stored edge, so the pieces still tile their feature there (vertices added on the cuts
+    # come on top of ``max_vertices``)
+    if not cuts_x:
+        return owner, pieces
+    return owner, cut_long_edges(pieces, MAX_STORED_EDGE_DEG, on_lines=(np.concatenate(cuts_x), np.concatenate(cuts_y)))
 
 
 def reproject(geom: BaseGeometry | np.ndarray, src: int | str, dst: int | str) -> BaseGeometry | np.ndarray:
@@ -180,6 +190,7 @@ def reproject(geom: BaseGeometry | np.ndarray, src: int | str, dst: int | str) -
 # lines part by 6.6 m, growing with the square of the length. Before projected geometry is stored in
 # lon/lat its edges are cut to this length, so the stored shape keeps to the drawn one within ~1 mm.
 MAX_STORED_EDGE_M = 200.0
+MAX_STORED_EDGE_DEG = 0.002  # the cuts between pieces, in lon/lat: ~220 m of latitude, less of longitude
 
 
 @lru_cache(maxsize=64)
@@ -190,20 +201,28 @@ def _is_projected(src: int | str) -> bool:
 
 
 def to_storage(geom: BaseGeometry | np.ndarray, src: int | str) -> BaseGeometry | np.ndarray:
-    """Geometry in ``src`` to storage lon/lat, projected edges first cut to ``MAX_STORED_EDGE_M``."""
+    """Geometry in ``src`` to storage lon/lat, edges drawn in a projected plane first cut to 200 m.
+
+    Lon/lat input is kept as given: areas are measured from the vertices projected into a GK plane
+    with straight edges between them (the official convention, as for 界址点 coordinates), so its
+    vertices are the data."""
     if src == STORAGE_EPSG:
         return geom
     if _is_projected(src):
-        geom = _cut_long_edges(geom, MAX_STORED_EDGE_M)
+        geom = cut_long_edges(geom, MAX_STORED_EDGE_M)
     return reproject(geom, src, STORAGE_EPSG)
 
 
-def _cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float) -> BaseGeometry | np.ndarray:
-    """Points added along every edge longer than ``max_edge``; nothing else changes.
+def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
+                   on_lines: tuple[np.ndarray, np.ndarray] | None = None) -> BaseGeometry | np.ndarray:
+    """Points added along every edge longer than ``max_edge`` (in the geometry's units), evenly; every
+    existing vertex kept to the bit, and geometry without such an edge returned as it is.
 
-    Rings and lines are cut, not polygons: GEOS rebuilds a densified polygon with ``buffer(0)``, which
-    would drop a lobe of a bow-tie before the repair step can see and report it, and is slow. Only
-    the geometries with a long edge are rebuilt (real parcels have none).
+    ``on_lines`` (x values, y values): only edges lying on one of these vertical or horizontal lines
+    (the cuts of ``subdivide_local``; an edge of the feature itself is left as drawn).
+    Done on the coordinates, not with ``segmentize``: GEOS rebuilds a densified polygon with
+    ``buffer(0)``, which drops a lobe of a bow-tie before the repair step can report it, and is slow.
+    Collections nested in collections are left as they are; geometry is 2D here (ingest drops Z first).
     """
     one = not isinstance(geom, np.ndarray)
     arr = np.array([geom], dtype=object) if one else np.asarray(geom, dtype=object).copy()
@@ -214,31 +233,58 @@ def _cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float) -> BaseGeo
     rings, ring_poly = shapely.get_rings(parts[polys], return_index=True)
     paths = np.concatenate([parts[lines], rings])
     coords, path_of = shapely.get_coordinates(paths, return_index=True)
-    longest = np.zeros(len(paths))
-    if len(coords) > 1:
-        step = np.hypot(*np.diff(coords, axis=0).T)
-        same = path_of[1:] == path_of[:-1]
-        np.maximum.at(longest, path_of[1:][same], step[same])
-    long_path = longest > max_edge
-    if not long_path.any():
+    if len(coords) < 2:
         return geom
+    step = np.diff(coords, axis=0)
+    length = np.hypot(step[:, 0], step[:, 1])
+    cut = (path_of[1:] == path_of[:-1]) & (length > max_edge)  # never the step from one path to the next
+    if on_lines is not None:
+        xs, ys = on_lines
+        cut &= (((step[:, 0] == 0) & np.isin(coords[:-1, 0], xs))
+                | ((step[:, 1] == 0) & np.isin(coords[:-1, 1], ys)))
+    if not cut.any():
+        return geom
+    extra = np.zeros(len(coords), dtype=np.int64)  # points added after each vertex
+    extra[:-1][cut] = np.ceil(length[cut] / max_edge).astype(np.int64) - 1
+    base = np.repeat(np.arange(len(coords)), extra + 1)
+    k = np.arange(len(base)) - np.repeat(np.cumsum(extra + 1) - (extra + 1), extra + 1)
+    nxt = np.minimum(base + 1, len(coords) - 1)
+    frac = (k / (extra[base] + 1))[:, None]
+    dense = np.where(k[:, None] == 0, coords[base], coords[base] + frac * (coords[nxt] - coords[base]))
+    changed_path = np.zeros(len(paths), bool)
+    changed_path[np.unique(path_of[:-1][cut])] = True
+    open_path = np.zeros(len(paths), bool)  # LineStrings; LinearRings and polygon rings are closed
+    open_path[:len(lines)] = kinds[lines] == 1
+    path_dense = path_of[base]
+    new_paths = np.empty(len(paths), dtype=object)
+    for is_open, build in ((True, shapely.linestrings), (False, shapely.linearrings)):
+        which = np.flatnonzero(changed_path & (open_path == is_open))
+        if len(which):
+            pick = np.isin(path_dense, which)
+            new_paths[which] = build(dense[pick], indices=np.searchsorted(which, path_dense[pick]))
+    which = np.flatnonzero(changed_path)
+    is_line = which < len(lines)
     changed = np.zeros(len(parts), bool)
-    long_line = long_path[:len(lines)]
-    parts[lines[long_line]] = shapely.segmentize(parts[lines[long_line]], max_edge)
-    changed[lines[long_line]] = True
-    long_ring = long_path[len(lines):]
-    if long_ring.any():
+    for j in which[is_line]:
+        parts[lines[j]] = new_paths[j]
+        changed[lines[j]] = True
+    ring_changed = changed_path[len(lines):]
+    if ring_changed.any():
         rings = rings.copy()
-        rings[long_ring] = shapely.segmentize(rings[long_ring], max_edge)
-        for j in np.unique(ring_poly[long_ring]):
-            shell, *holes = rings[ring_poly == j]
-            parts[polys[j]] = shapely.Polygon(shell, holes)
-            changed[polys[j]] = True
-    for i in np.unique(owner[changed]):
-        members = parts[owner == i]
-        kind = shapely.get_type_id(arr[i])
-        arr[i] = (members[0] if kind in (1, 2, 3) else shapely.multilinestrings(members) if kind == 5
-                  else shapely.multipolygons(members) if kind == 6 else shapely.geometrycollections(members))
+        rings[ring_changed] = new_paths[len(lines):][ring_changed]
+        hit = np.isin(ring_poly, np.unique(ring_poly[ring_changed]))  # every ring of a touched polygon
+        rebuilt_of, index = np.unique(ring_poly[hit], return_inverse=True)
+        parts[polys[rebuilt_of]] = shapely.polygons(rings[hit], indices=index)  # shell first, as given
+        changed[polys[rebuilt_of]] = True
+    touched = np.unique(owner[changed])
+    kind_of = shapely.get_type_id(arr[touched])
+    single = touched[np.isin(kind_of, (1, 2, 3))]
+    arr[single] = parts[np.searchsorted(owner, single)]  # one part each: itself
+    for kind, build in ((5, shapely.multilinestrings), (6, shapely.multipolygons), (7, shapely.geometrycollections)):
+        whose = touched[kind_of == kind]
+        if len(whose):
+            mine = np.isin(owner, whose)
+            arr[whose] = build(parts[mine], indices=np.unique(owner[mine], return_inverse=True)[1])
     return arr[0] if one else arr
 
 

@@ -33,6 +33,7 @@ class CurrentVersions:
         self._max_age_s = max_age_s
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
+        self._poll: select.poll | None = None  # poll, not select: a descriptor past 1024 is fine
         self._value: Versions | None = None
         self._listening_since = 0.0
         self._retry_at = 0.0
@@ -74,6 +75,8 @@ class CurrentVersions:
             self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5, keepalives=1,
                                          keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
             self._conn.execute(f"LISTEN {CHANNEL}")
+            self._poll = select.poll()
+            self._poll.register(self._conn.pgconn.socket, select.POLLIN)
         except psycopg.Error as exc:
             log.warning("not listening for layer changes (%s); asking the database each time", exc)
             self._drop()
@@ -97,7 +100,7 @@ class CurrentVersions:
                     got = True
                 if pg.status != psycopg.pq.ConnStatus.OK:
                     raise psycopg.OperationalError("listening connection lost")
-                if not select.select([pg.socket], [], [], 0)[0]:
+                if not self._poll.poll(0):
                     return got
             return True  # still more after eight reads: treat as changed
         except (psycopg.Error, OSError, ValueError) as exc:
@@ -112,3 +115,4 @@ class CurrentVersions:
             except psycopg.Error:
                 pass
         self._conn = None
+        self._poll = None
