@@ -236,31 +236,38 @@ def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
     if len(coords) < 2:
         return geom
     step = np.diff(coords, axis=0)
-    length = np.hypot(step[:, 0], step[:, 1])
-    cut = (path_of[1:] == path_of[:-1]) & (length > max_edge)  # never the step from one path to the next
-    if on_lines is not None:
+    same = path_of[1:] == path_of[:-1]  # never the step from one path to the next
+    if on_lines is not None:  # few edges lie on a meridian or a parallel: test only those
         xs, ys = on_lines
-        cut &= (((step[:, 0] == 0) & np.isin(coords[:-1, 0], xs))
-                | ((step[:, 1] == 0) & np.isin(coords[:-1, 1], ys)))
-    if not cut.any():
+        edge = np.flatnonzero(same & ((step[:, 0] == 0) | (step[:, 1] == 0)))
+        on_x = (step[edge, 0] == 0) & np.isin(coords[edge, 0], xs)
+        on_y = (step[edge, 1] == 0) & np.isin(coords[edge, 1], ys)
+        edge = edge[on_x | on_y]
+    else:
+        edge = np.flatnonzero(same)
+    length = np.hypot(step[edge, 0], step[edge, 1])
+    long_edge = length > max_edge
+    edge, length = edge[long_edge], length[long_edge]
+    if len(edge) == 0:
         return geom
-    extra = np.zeros(len(coords), dtype=np.int64)  # points added after each vertex
-    extra[:-1][cut] = np.ceil(length[cut] / max_edge).astype(np.int64) - 1
-    base = np.repeat(np.arange(len(coords)), extra + 1)
-    k = np.arange(len(base)) - np.repeat(np.cumsum(extra + 1) - (extra + 1), extra + 1)
-    nxt = np.minimum(base + 1, len(coords) - 1)
-    frac = (k / (extra[base] + 1))[:, None]
-    dense = np.where(k[:, None] == 0, coords[base], coords[base] + frac * (coords[nxt] - coords[base]))
+    # the points to add, evenly along each long edge (i → i + 1), inserted after vertex i
+    count = np.ceil(length / max_edge).astype(np.int64) - 1
+    at = np.repeat(edge, count)
+    nth = np.arange(len(at)) - np.repeat(np.cumsum(count) - count, count) + 1
+    frac = (nth / np.repeat(count + 1, count))[:, None]
+    added = coords[at] + frac * (coords[at + 1] - coords[at])
+    dense = np.insert(coords, at + 1, added, axis=0)
+    path_dense = np.insert(path_of, at + 1, path_of[at])
     changed_path = np.zeros(len(paths), bool)
-    changed_path[np.unique(path_of[:-1][cut])] = True
+    changed_path[path_of[edge]] = True
     open_path = np.zeros(len(paths), bool)  # LineStrings; LinearRings and polygon rings are closed
     open_path[:len(lines)] = kinds[lines] == 1
-    path_dense = path_of[base]
     new_paths = np.empty(len(paths), dtype=object)
     for is_open, build in ((True, shapely.linestrings), (False, shapely.linearrings)):
-        which = np.flatnonzero(changed_path & (open_path == is_open))
+        take = changed_path & (open_path == is_open)
+        which = np.flatnonzero(take)
         if len(which):
-            pick = np.isin(path_dense, which)
+            pick = take[path_dense]
             new_paths[which] = build(dense[pick], indices=np.searchsorted(which, path_dense[pick]))
     which = np.flatnonzero(changed_path)
     is_line = which < len(lines)
@@ -272,9 +279,11 @@ def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
     if ring_changed.any():
         rings = rings.copy()
         rings[ring_changed] = new_paths[len(lines):][ring_changed]
-        hit = np.isin(ring_poly, np.unique(ring_poly[ring_changed]))  # every ring of a touched polygon
-        rebuilt_of, index = np.unique(ring_poly[hit], return_inverse=True)
-        parts[polys[rebuilt_of]] = shapely.polygons(rings[hit], indices=index)  # shell first, as given
+        poly_changed = np.zeros(len(polys), bool)
+        poly_changed[ring_poly[ring_changed]] = True
+        hit = poly_changed[ring_poly]  # every ring of a touched polygon, shell first as given
+        rebuilt_of = np.flatnonzero(poly_changed)
+        parts[polys[rebuilt_of]] = shapely.polygons(rings[hit], indices=np.searchsorted(rebuilt_of, ring_poly[hit]))
         changed[polys[rebuilt_of]] = True
     touched = np.unique(owner[changed])
     kind_of = shapely.get_type_id(arr[touched])
@@ -283,8 +292,10 @@ def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
     for kind, build in ((5, shapely.multilinestrings), (6, shapely.multipolygons), (7, shapely.geometrycollections)):
         whose = touched[kind_of == kind]
         if len(whose):
-            mine = np.isin(owner, whose)
-            arr[whose] = build(parts[mine], indices=np.unique(owner[mine], return_inverse=True)[1])
+            mine = np.zeros(len(arr), bool)
+            mine[whose] = True
+            mine = mine[owner]
+            arr[whose] = build(parts[mine], indices=np.searchsorted(whose, owner[mine]))
     return arr[0] if one else arr
 
 
