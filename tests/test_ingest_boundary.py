@@ -398,3 +398,12 @@ def test_a_projected_footprint_is_mended_only_when_its_parts_overlap():
     assert not overlapping.is_valid
     mended = _mend_projected(overlapping)
     assert mended.is_valid and mended.area == pytest.approx(2.0) and len(shapely.get_parts(mended)) == 1
+
+
+def test_a_footprint_that_projects_to_nothing_is_refused(tmp_path, monkeypatch):
+    import app.ingest.boundary as boundary
+
+    monkeypatch.setattr(boundary, "_mend_projected", lambda fp: shapely.MultiPolygon())
+    with pytest.raises(EcoError) as ei:
+        read_boundary(_gpkg(tmp_path, [gk_box(0, 0, 100)], 4544), "parcels.gpkg")
+    assert ei.value.code == "E_GEOMETRY_DEGENERATE" and 400 <= ei.value.status < 500

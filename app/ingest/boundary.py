@@ -406,6 +406,8 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         area_ell = bg.submit(ellipsoidal_area, kept, src)  # beside the projection to lon/lat
         footprint = to_storage(kept, src)
         footprint = _mend_projected(footprint)
+        if footprint.is_empty:  # nothing with an area survived the projection (never seen; never screened)
+            raise refuse("E_GEOMETRY_DEGENERATE", "边界投影后面积为零", "The boundary has no area once projected")
         return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
 
 
