@@ -342,3 +342,23 @@ def test_long_edges_are_measured_as_drawn_and_found(store, tmp_path):
     res = overlay(store, fp)
     [o] = [o for o in res.overlaps if o.layer == "redline"]
     assert o.area_m2 == pytest.approx(600, rel=1e-6)
+
+
+def test_a_footprint_invalid_in_the_gk_plane_is_still_measured(store, monkeypatch):
+    """A shape valid in lon/lat may not be once projected (never seen, but GEOS would then refuse to
+    overlay it): the overlay mends it in the GK plane and measures, never a 500."""
+    import app.screening.overlay as ov
+
+    publish(store, "redline", "eco_redline", [gk_box(0, 0, 100)], [{"name": "红线甲"}])
+    real = ov.to_gk
+
+    def bow_tie_first(geoms, epsg):  # the footprint comes out of the projection as a bow-tie
+        out = real(geoms, epsg)
+        x, y = real(to_lonlat(gk_box(50, 0, 0, 0)).centroid, epsg).coords[0]
+        out[0] = shapely.Polygon([(x, y), (x + 100, y + 100), (x + 100, y), (x, y + 100)])
+        return out
+
+    monkeypatch.setattr(ov, "to_gk", bow_tie_first)
+    res = overlay(store, footprint(gk_box(50, 0, 100)))
+    [o] = [o for o in res.overlaps if o.layer == "redline"]
+    assert o.area_m2 == pytest.approx(2500, rel=1e-6)  # the bow-tie's lobe over the redline square

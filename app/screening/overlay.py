@@ -95,8 +95,21 @@ def overlay(
     try:
         cut = _cut_to_reach(pieces_gk, fp_gk, distance_m)
         return _measure(fp_gk, fp_gk.area or 1.0, pieces, cut, epsg, distance_m, versions, kinds, sliver_m2)
-    except shapely.errors.GEOSException:  # a cut piece GEOS will not overlay (never seen): the whole pieces
+    except shapely.errors.GEOSException:
+        # something GEOS will not overlay (never seen): a shape valid in lon/lat that is not in the GK
+        # plane, or a cut piece. Mend what is invalid there and measure the whole pieces.
+        fp_gk, pieces_gk = _valid(fp_gk), _valid(pieces_gk)
+        shapely.prepare(fp_gk)
         return _measure(fp_gk, fp_gk.area or 1.0, pieces, pieces_gk, epsg, distance_m, versions, kinds, sliver_m2)
+
+
+def _valid(geoms):
+    geoms = np.array(geoms, dtype=object) if isinstance(geoms, np.ndarray) else geoms
+    if isinstance(geoms, np.ndarray):
+        bad = ~shapely.is_valid(geoms)
+        geoms[bad] = shapely.make_valid(geoms[bad])
+        return geoms
+    return geoms if geoms.is_valid else shapely.make_valid(geoms)
 
 
 def _cut_to_reach(pieces_gk: np.ndarray, fp_gk: BaseGeometry, distance_m: float) -> np.ndarray:
