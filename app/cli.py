@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from app import __version__
-from app.domain.errors import EcoError
+from app.domain.errors import EcoError, InputRefused
 from app.domain.screening import ACTIONS
 from app.settings import Settings, get_settings
 
@@ -207,18 +208,27 @@ def _attr(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _boundary_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how to read a boundary file, shared by ``screen`` and ``overlay``."""
+    for option in reversed([
+        click.option("--crs", default=None, help="CRS of coordinates that carry none, e.g. EPSG:4544."),
+        click.option("--zone", default=None, type=int, help="3° GK zone for eastings without a zone prefix."),
+        click.option("--layer", default=None, help="DXF layer / GeoPackage table / zip member."),
+        click.option("--encoding", default=None),
+        click.option("--gcj02", is_flag=True, help="lon/lat come from a web map (GCJ-02)."),
+        click.option("--accept-datum-approximation", is_flag=True, help="Read 西安80/北京54 without parameters."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--industry", required=True, help="GB/T 4754-2017 code, e.g. C2614 (a prefix is allowed).")
 @click.option("--action", required=True, type=click.Choice(list(ACTIONS)))
 @click.option("--name", default=None, help="Project name.")
 @click.option("--attr", "attrs", multiple=True, help="Project fact k=v (repeatable), e.g. stack_height_m=60.")
-@click.option("--crs", default=None, help="CRS of coordinates that carry none, e.g. EPSG:4544.")
-@click.option("--zone", default=None, type=int, help="3° GK zone for eastings without a zone prefix.")
-@click.option("--layer", default=None, help="DXF layer / GeoPackage table / zip member.")
-@click.option("--encoding", default=None)
-@click.option("--gcj02", is_flag=True, help="lon/lat come from a web map (GCJ-02).")
-@click.option("--accept-datum-approximation", is_flag=True, help="Read 西安80/北京54 without parameters.")
+@_boundary_options
 @click.option("--json", "as_json", is_flag=True, help="Print the screening record as JSON.")
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: out.html, out.pdf, out.xlsx or out.geojson.")
@@ -272,3 +282,53 @@ def screen(file: Path, industry: str, action: str, name: str | None, attrs: tupl
             cite = f["citation"]
             click.echo(f"      {cite['document']} {cite.get('number') or ''} {cite['clause']}")
     sys.exit(EXIT_BY_VERDICT[record["verdict"]])
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--layers", "layer_ids", default=None, help="Layer ids, comma-separated (default: every layer).")
+@click.option("--buffer-m", default=0.0, type=float, show_default=True,
+              help="Also report features within this many metres (0: what the boundary touches).")
+@_boundary_options
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the clipped pieces as GeoJSON to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the GeoJSON FeatureCollection.")
+def overlay(file: Path, layer_ids: str | None, buffer_m: float, crs: str | None, zone: int | None,
+            layer: str | None, encoding: str | None, gcj02: bool, accept_datum_approximation: bool,
+            out_path: Path | None, as_json: bool) -> None:
+    """Overlay a boundary FILE on the current layers (what ``POST /api/overlay`` answers); nothing is kept."""
+    from app.ingest.boundary import BoundaryOptions, read_boundary
+    from app.reports.overlay_geojson import overlay_feature_collection
+    from app.screening.overlay import overlay as run_overlay
+    from app.screening.overlay_request import parse_buffer, parse_layers
+
+    s = get_settings()
+    distance = parse_buffer(buffer_m)
+    options = BoundaryOptions(crs=crs, zone=zone, gcj02=gcj02, layer=layer, encoding=encoding,
+                              accept_datum_approximation=accept_datum_approximation, max_bytes=s.max_upload_mb << 20)
+    footprint = read_boundary(file.read_bytes(), file.name, options)
+    store = _open_store(s)
+    try:
+        layers = parse_layers(layer_ids, set(store.current_versions()))
+        collection = overlay_feature_collection(run_overlay(store, footprint, distance_m=distance, layers=layers),
+                                                footprint)
+    finally:
+        store.close()
+    text = json.dumps(collection, ensure_ascii=False, default=str)
+    if out_path is not None:
+        try:
+            out_path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputRefused("E_REPORT_WRITE", f"无法写入 {out_path}：{exc.strerror}",
+                               f"Cannot write {out_path}: {exc.strerror}") from None
+    if as_json:
+        click.echo(text)
+        return
+    fp = footprint.echo
+    click.echo(f"footprint: {fp.parts} part(s), {fp.area_m2_gk:,.1f} m² (GK EPSG:{fp.gk_epsg}), within {distance:g} m")
+    for f in collection["features"]:
+        p = f["properties"]
+        click.echo(f"  {p['layer']:<16} {p['feature_id']:<24} {(p['name'] or '')[:20]:<20} "
+                   f"{p['area_m2']:>14,.1f} m²  {p['share_of_footprint']:>7.2%}  {p['distance_m']:>9,.1f} m")
+    if not collection["features"]:
+        click.echo("  (nothing)")

@@ -110,3 +110,35 @@ def test_demo_serves_layers_of_every_kind_with_provenance(env, catalog):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_overlay_command(env, tmp_path: Path):
+    """``ecoredline overlay``: the clipped pieces of a boundary, as a table, as GeoJSON on stdout or in a
+    file GDAL reads; bad layers or buffers refused with exit 2 and both languages; nothing kept."""
+    import pyogrio
+    import shapely
+
+    from app.domain.geometry import from_crs
+
+    src = tmp_path / "redline.gpkg"
+    gpd.GeoDataFrame({"名称": ["红线甲"]}, geometry=[gk_box(0, 0, 1000)], crs=GK).to_file(src, driver="GPKG")
+    r = run(["layers", "import", str(src), "--layer", "redline", "--kind", "eco_redline"], env)
+    assert r.returncode == 0, r.stderr
+    boundary = tmp_path / "boundary.gpkg"
+    gpd.GeoDataFrame({"名称": ["地块"]}, geometry=[gk_box(500, 500, 1000)], crs=GK).to_file(boundary, driver="GPKG")
+    r = run(["overlay", str(boundary)], env)
+    assert r.returncode == 0, r.stderr
+    assert "redline.v1.0" in r.stdout and "250,000.0 m²" in r.stdout and "25.00%" in r.stdout
+    out = tmp_path / "pieces.geojson"
+    r = run(["overlay", str(boundary), "--layers", "redline", "--buffer-m", "100", "--out", str(out), "--json"], env)
+    assert r.returncode == 0, r.stderr
+    fc = json.loads(r.stdout)
+    [feat] = fc["features"]
+    assert feat["properties"]["area_m2"] == pytest.approx(250_000, rel=1e-9)
+    assert fc["ecoredline"]["distance_m"] == 100 and json.loads(out.read_text(encoding="utf-8")) == fc
+    df = pyogrio.read_dataframe(out)  # GDAL reads the file as written
+    assert list(df["layer"]) == ["redline"]
+    assert shapely.area(from_crs(df.geometry.values[0], 4326, GK)) == pytest.approx(250_000, rel=1e-6)
+    for args, code in ((["--layers", "nope"], "E_LAYER_NOT_FOUND"), (["--buffer-m", "-5"], "E_REQUEST_INVALID")):
+        r = run(["overlay", str(boundary), *args], env)
+        assert r.returncode == 2 and f"错误 {code}" in r.stderr and f"Error {code}" in r.stderr
