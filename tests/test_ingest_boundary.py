@@ -407,3 +407,19 @@ def test_a_footprint_that_projects_to_nothing_is_refused(tmp_path, monkeypatch):
     with pytest.raises(EcoError) as ei:
         read_boundary(_gpkg(tmp_path, [gk_box(0, 0, 100)], 4544), "parcels.gpkg")
     assert ei.value.code == "E_GEOMETRY_DEGENERATE" and 400 <= ei.value.status < 500
+
+
+@pytest.mark.parametrize("epsg", [4544, 4507], ids=["own 3° plane", "6° zone, through lon/lat"])
+def test_points_added_on_long_edges_do_not_count_against_the_vertex_limit(tmp_path, epsg):
+    """A 20 km square has 5 vertices; storing it adds ~400 along its edges. The limit is on what the user
+    drew: 5 pass a limit of 10, and 11 drawn are refused."""
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4490, epsg, always_xy=True).transform(103.8, 29.6)
+    square = shapely.box(x, y, x + 20_000, y + 20_000)
+    fp = read_boundary(_gpkg(tmp_path, [square], epsg), "parcels.gpkg", BoundaryOptions(max_vertices=10))
+    assert shapely.get_num_coordinates(fp.geometry) > 400 and fp.echo.area_m2_gk > 0
+    many = shapely.Polygon(shapely.get_coordinates(shapely.segmentize(square, 4_000))[::-1])  # 21 vertices
+    with pytest.raises(EcoError) as ei:
+        read_boundary(_gpkg(tmp_path, [many], epsg), "parcels.gpkg", BoundaryOptions(max_vertices=10))
+    assert ei.value.code == "E_TOO_MANY_VERTICES"

@@ -333,7 +333,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     if len(parts) > options.max_parts:
         raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
                      f"The boundary has {len(parts)} parts, over the limit of {options.max_parts}", status=413)
-    nverts = int(shapely.get_num_coordinates(footprint))
+    nverts = int(shapely.get_num_coordinates(footprint)) - shaped.added_vertices  # what the user drew
     if nverts > options.max_vertices:
         raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
                      f"The boundary has {nverts} vertices, over the limit of {options.max_vertices}", status=413)
@@ -360,6 +360,7 @@ class _Shaped:
     area_ellipsoidal: float
     parcel_areas_gk: np.ndarray
     repairs: list[dict[str, Any]]
+    added_vertices: int = 0  # points the storage transformation put on long edges (not the user's)
 
 
 def _source_plane(src: int | str) -> int | None:
@@ -408,7 +409,9 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         footprint = _mend_projected(footprint)
         if footprint.is_empty:  # nothing with an area survived the projection (never seen; never screened)
             raise refuse("E_GEOMETRY_DEGENERATE", "边界投影后面积为零", "The boundary has no area once projected")
-        return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs)
+        added = int(shapely.get_num_coordinates(footprint)) - int(shapely.get_num_coordinates(kept))
+        return _Shaped(footprint, float(kept.area), epsg, area_ell.result(), parcel_areas.result(), repairs,
+                       max(added, 0))
 
 
 def _mend_projected(footprint: Any) -> Any:
@@ -441,6 +444,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
     except Exception as exc:  # PROJ refuses the transformation
         raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                      reason=str(exc)) from None
+    added = int(shapely.get_num_coordinates(lonlat).sum()) - int(shapely.get_num_coordinates(work).sum())
     x0, y0, x1, y1 = shapely.total_bounds(lonlat)
     if not (np.isfinite([x0, y0, x1, y1]).all() and in_china(x0, y0) and in_china(x1, y1)):
         raise refuse("E_OUTSIDE_CHINA", f"坐标转换后不在中国范围内（按 {crs.detected} 读取），请检查坐标系或带号",
@@ -460,7 +464,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         ell = bg.submit(ellipsoidal_area, dissolved)  # beside the GK projection of the slivers' test
         footprint, footprint_gk = _drop_slivers(dissolved, to_gk(dissolved, epsg), options, repairs)
         area_ell = ell.result() if footprint is dissolved else ellipsoidal_area(footprint)
-    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs)
+    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs, added)
 
 
 def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Callable[[Any], Any],
