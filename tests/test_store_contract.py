@@ -448,3 +448,6 @@ def test_zone_projections_count_against_the_piece_budget():
     assert idx.weight == 120 and cache.room_for(30) and not cache.room_for(31)
     got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543)  # another zone: 60 more do not fit
     assert got and all(p.geometry_gk is None for p in got) and idx.weight == 120
+    cache.budget = 200  # room frees up (a version left the cache, or a bigger budget): built after all
+    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543)
+    assert got and all(p.geometry_gk is not None for p in got) and idx.weight == 180

@@ -30,9 +30,10 @@ class PieceIndex:
     areas: dict[int, float]
     vertices: int
     # pieces projected into a GK zone's plane, by EPSG code, built on the zone's first probe that finds
-    # pieces (None: refused for want of room), and the vertices each holds
-    planes: dict[int, np.ndarray | None] = field(default_factory=dict, compare=False, repr=False)
+    # pieces while the budget has room; the vertices each holds, and each zone's need once measured
+    planes: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     plane_vertices: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    plane_need: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
     room: list[Callable[[int], bool]] = field(default_factory=list, compare=False, repr=False)  # set by a budget
     _plane_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
@@ -71,19 +72,22 @@ class PieceIndex:
         band = gk3_band(epsg)
         if band is None:
             return None
-        if epsg in self.planes:
-            return self.planes[epsg]
+        plane = self.planes.get(epsg)
+        if plane is not None:
+            return plane
+        need = self.plane_need.get(epsg)
+        if need is not None and self.room and not self.room[0](need):
+            return None  # still no room (asked again each time: a version may have left the cache)
         with self._plane_lock:
-            if epsg not in self.planes:
+            if self.planes.get(epsg) is None:
                 from app.domain.geometry import to_gk
 
                 west, east = band
                 b = shapely.bounds(self.pieces)
                 reach = (b[:, 2] >= west) & (b[:, 0] <= east)
-                need = int(shapely.get_num_coordinates(self.pieces[reach]).sum())
+                need = self.plane_need[epsg] = int(shapely.get_num_coordinates(self.pieces[reach]).sum())
                 if self.room and not self.room[0](need):
-                    self.planes[epsg] = None  # over the budget: the caller projects what it needs
-                    return None
+                    return None  # over the budget: the caller projects what it needs
                 plane = np.full(len(self.pieces), None, dtype=object)
                 if reach.any():
                     plane[reach] = to_gk(self.pieces[reach], epsg)
