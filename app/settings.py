@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = 512
     piece_cache_vertices: int = 20_000_000
     """PostGIS store: layer versions' overlay pieces kept in each worker's memory up to this many vertices
-    in all (~25 bytes each; a version's pieces projected into a GK zone count again); larger versions
-    are probed with SQL. 0 turns the cache off."""
+    in all (~25 bytes each; a version's pieces projected into a GK zone count again); versions no
+    longer current give way to current ones, and what still does not fit is probed with SQL. 0 turns
+    the cache off."""
     cpu_threads: int = 4
     """Threads per worker for ingest and screening (CPU-bound: about the number of cores)."""
     tile_cache: bool = True

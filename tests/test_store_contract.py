@@ -451,3 +451,24 @@ def test_zone_projections_count_against_the_piece_budget():
     cache.budget = 200  # room frees up (a version left the cache, or a bigger budget): built after all
     got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543)
     assert got and all(p.geometry_gk is not None for p in got) and idx.weight == 180
+
+
+def test_a_republished_layer_takes_the_memory_of_its_old_version(tmp_path, catalog, pg_url):
+    """With room for one version's pieces, re-publishing a layer must not leave the new (current)
+    version to SQL for the life of the worker: the superseded version gives way. A re-run pinned to
+    the old version is answered from SQL instead, and never pushes the current one out."""
+    from app.settings import Settings
+
+    feats = [gk_box(300 * i, 0, 200) for i in range(20)]
+    st = make_store("postgis", tmp_path, catalog, Settings(database_url=pg_url, piece_cache_vertices=150))
+    try:
+        st.publish("redline", layer_data(feats, [f"f{i}" for i in range(20)]), PROV)  # 100 vertices
+        assert st._piece_index("redline.v1") is not None
+        st.publish("redline", layer_data(feats, [f"g{i}" for i in range(20)]), PROV)
+        assert st._piece_index("redline.v2") is not None  # v1 gave way
+        assert st._piece_index("redline.v1") is None  # the old one: SQL answers, v2 stays
+        assert st._piece_index("redline.v2") is not None
+        probe = to_lonlat(gk_box(0, 0, 100))
+        assert {p.version_id for p in st.candidate_pieces(probe, versions={"redline": "redline.v1"})} == {"redline.v1"}
+    finally:
+        st.close()

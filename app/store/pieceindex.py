@@ -150,6 +150,14 @@ class BuildOnceCache:
                     self._items.popitem(last=False)
         return item
 
+    def evict(self, keep: Callable[[str], bool]) -> int:
+        """Drop the items whose key ``keep`` refuses; how many went."""
+        with self._lock:
+            gone = [key for key in self._items if not keep(key)]
+            for key in gone:
+                del self._items[key]
+        return len(gone)
+
     def room_for(self, extra: int) -> bool:
         """Whether ``extra`` more weight fits the budget beside what is cached."""
         with self._lock:

@@ -359,7 +359,15 @@ class PostgisStore:
                 return None  # not remembered: the version may yet be published
             known = self._piece_vertices[vid] = int(row[0])
         # pieces carry the cut points as well: ~10 % more vertices than the features
-        return self._pieces.get(vid, lambda: self._load_index(vid), estimate=known + known // 10)
+        estimate = known + known // 10
+        idx = self._pieces.get(vid, lambda: self._load_index(vid), estimate=estimate)
+        if idx is None:
+            # no room: versions no longer current (a layer re-published) give way to a current one; a
+            # re-run as of an old version never pushes a current one out
+            current = {v for _kind, v in self.current_versions().values()}
+            if vid in current and self._pieces.evict(lambda key: key in current):
+                idx = self._pieces.get(vid, lambda: self._load_index(vid), estimate=estimate)
+        return idx
 
     def _load_index(self, vid: str) -> PieceIndex:
         with self.pool.connection() as conn:
