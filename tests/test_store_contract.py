@@ -441,15 +441,15 @@ def test_zone_projections_count_against_the_piece_budget():
                                                   {i: 1.0 for i in range(12)}), estimate=60)
     assert idx.weight == 60
     nowhere = shapely.box(110, 40, 110.1, 40.1)
-    assert idx.query("l", "eco_redline", "v", nowhere, None, gk_epsg=4544) == [] and not idx.planes
+    assert idx.query("l", "eco_redline", "v", nowhere, None, gk_epsg=4544, room=cache.room_for) == [] and not idx.planes
     probe = shapely.box(103, 29, 103.02, 29.01)
-    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4544)
+    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4544, room=cache.room_for)
     assert got and all(p.geometry_gk is not None for p in got)
     assert idx.weight == 120 and cache.room_for(30) and not cache.room_for(31)
-    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543)  # another zone: 60 more do not fit
+    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543, room=cache.room_for)  # another zone: 60 more do not fit
     assert got and all(p.geometry_gk is None for p in got) and idx.weight == 120
     cache.budget = 200  # room frees up (a version left the cache, or a bigger budget): built after all
-    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543)
+    got = idx.query("l", "eco_redline", "v", probe, None, gk_epsg=4543, room=cache.room_for)
     assert got and all(p.geometry_gk is not None for p in got) and idx.weight == 180
 
 

@@ -30,17 +30,15 @@ class PieceIndex:
     areas: dict[int, float]
     vertices: int
     # pieces projected into a GK zone's plane, by EPSG code, built on the zone's first probe that finds
-    # pieces while the budget has room; the vertices each holds, and each zone's need once measured
+    # pieces while the budget has room; the vertices each zone needs, once measured
     planes: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
-    plane_vertices: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
     plane_need: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
-    room: list[Callable[[int], bool]] = field(default_factory=list, compare=False, repr=False)  # set by a budget
     _plane_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def weight(self) -> int:
         """Vertices held: the pieces, and their projections."""
-        return self.vertices + sum(self.plane_vertices.values())
+        return self.vertices + sum(self.plane_need[epsg] for epsg in self.planes)
 
     @classmethod
     def build(cls, pieces: np.ndarray, piece_fid: np.ndarray, attributes: dict[int, dict[str, Any]],
@@ -49,13 +47,15 @@ class PieceIndex:
                    int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0)
 
     def query(self, layer: str, kind: str, vid: str, geometry: BaseGeometry,
-              window: BaseGeometry | None, gk_epsg: int | None = None) -> list[Piece]:
+              window: BaseGeometry | None, gk_epsg: int | None = None,
+              room: Callable[[int], bool] | None = None) -> list[Piece]:
         """Pieces in ``window`` (a distance search), or intersecting ``geometry`` when there is none;
-        with ``gk_epsg``, each carries its projection into that plane where one is held."""
+        with ``gk_epsg``, each carries its projection into that plane where one is held (``room``: whether
+        a budget has room for that many more vertices)."""
         if len(self.pieces) == 0:
             return []
         hits = self.tree.query(window) if window is not None else self.tree.query(geometry, predicate="intersects")
-        plane = self.plane(gk_epsg) if gk_epsg is not None and len(hits) else None
+        plane = self.plane(gk_epsg, room) if gk_epsg is not None and len(hits) else None
         out = []
         for i in np.sort(hits):
             fid = int(self.piece_fid[i])
@@ -63,7 +63,7 @@ class PieceIndex:
                              None if plane is None else plane[i]))
         return out
 
-    def plane(self, epsg: int) -> np.ndarray | None:
+    def plane(self, epsg: int, room: Callable[[int], bool] | None = None) -> np.ndarray | None:
         """Every piece within reach of the 3° GK zone ``epsg``, projected into it (None for the others).
 
         Projecting a footprint's pieces was a third of an overlay (~1,000 vertices at p95); a version
@@ -76,7 +76,7 @@ class PieceIndex:
         if plane is not None:
             return plane
         need = self.plane_need.get(epsg)
-        if need is not None and self.room and not self.room[0](need):
+        if need is not None and room is not None and not room(need):
             return None  # still no room (asked again each time: a version may have left the cache)
         with self._plane_lock:
             if self.planes.get(epsg) is None:
@@ -86,12 +86,11 @@ class PieceIndex:
                 b = shapely.bounds(self.pieces)
                 reach = (b[:, 2] >= west) & (b[:, 0] <= east)
                 need = self.plane_need[epsg] = int(shapely.get_num_coordinates(self.pieces[reach]).sum())
-                if self.room and not self.room[0](need):
+                if room is not None and not room(need):
                     return None  # over the budget: the caller projects what it needs
                 plane = np.full(len(self.pieces), None, dtype=object)
                 if reach.any():
                     plane[reach] = to_gk(self.pieces[reach], epsg)
-                self.plane_vertices[epsg] = need
                 self.planes[epsg] = plane
                 settle()
         return self.planes[epsg]
@@ -176,12 +175,6 @@ class PieceIndexCache(BuildOnceCache):
 
     def __init__(self, max_versions: int = 64, max_vertices: int | None = None) -> None:
         super().__init__(max_versions, max_vertices, weigh=lambda idx: idx.weight)
-
-    def get(self, key: str, load: Callable[[], Any], estimate: int = 0) -> Any:
-        idx = super().get(key, load, estimate)
-        if idx is not None and not idx.room and self.budget is not None:
-            idx.room.append(self.room_for)  # its zone projections grow within the same budget
-        return idx
 
 
 def settle() -> None:

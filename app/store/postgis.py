@@ -336,7 +336,7 @@ class PostgisStore:
             if idx is None:
                 rest[layer] = (kind, vid)
             else:
-                out += idx.query(layer, kind, vid, geometry, window, gk_epsg)
+                out += idx.query(layer, kind, vid, geometry, window, gk_epsg, self._pieces.room_for)
         if rest:
             out += self._sql_pieces(geometry, distance_m, rest)
         if distance_m > 0 and out and not window_only:  # one projection for every source's window candidates
