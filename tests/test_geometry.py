@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain import geometry
-from app.domain.crs import gk3_epsg, gk6_epsg, infer_crs
+from app.domain.crs import gk3_epsg, gk3_zone_of, gk6_epsg, infer_crs
 
 
 def wiggly(cx: float, cy: float, r0: float, n: int, seed: int) -> shapely.Polygon:
@@ -78,6 +78,9 @@ def test_subdivide_property(n: int, seed: int, max_vertices: int):
 def test_gk_zone_codes(lon, epsg3, epsg6):
     assert gk3_epsg(lon) == epsg3 and gk6_epsg(lon) == epsg6
     assert gk3_epsg(lon, prefixed=True) == epsg3 - 21
+    zone = round(lon / 3)
+    assert gk3_zone_of(epsg3) == (zone, False) and gk3_zone_of(epsg3 - 21) == (zone, True)
+    assert gk3_zone_of(epsg6) is None and gk3_zone_of(4490) is None and gk3_zone_of("EPSG:4544") is None
 
 
 @pytest.mark.parametrize("bounds,epsg,swapped", [

@@ -31,6 +31,15 @@ def gk3_epsg(lon: float, *, prefixed: bool = False) -> int:
     return (4513 if prefixed else 4534) + zone - 25
 
 
+def gk3_zone_of(epsg: int | str) -> tuple[int, bool] | None:
+    """``(zone, prefixed)`` of a CGCS2000 3° GK code (EPSG:4513–4533 with the zone before the easting,
+    4534–4554 without); None for any other CRS."""
+    if isinstance(epsg, int) and 4513 <= epsg <= 4554:
+        prefixed = epsg <= 4533
+        return epsg - (4513 if prefixed else 4534) + 25, prefixed
+    return None
+
+
 def gk6_epsg(lon: float, *, prefixed: bool = False) -> int:
     zone = min(max(int(math.floor(lon / 6.0)) + 1, 13), 23)
     return (4491 if prefixed else 4502) + zone - 13

@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 
 from app.domain.catalog import plain_value
-from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, in_china, transformer
+from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, gk3_zone_of, in_china, transformer
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
 from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, probe_gk_epsg, to_gk, to_storage
 from app.ingest.archive import safe_extract
@@ -365,11 +365,8 @@ class _Shaped:
 
 def _source_plane(src: int | str) -> int | None:
     """The 3° GK plane (EPSG:4534–4554) the source coordinates already lie in, zone prefix or not."""
-    if isinstance(src, int) and 4534 <= src <= 4554:
-        return src
-    if isinstance(src, int) and 4513 <= src <= 4533:  # the same zone with its number before the easting
-        return src + 21
-    return None
+    zone = gk3_zone_of(src)
+    return 4534 + zone[0] - 25 if zone else None
 
 
 def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: BoundaryOptions,
@@ -385,7 +382,8 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
     # inside China? A grid over the extent, with the central meridian, where a GK box reaches furthest
     # north or south, instead of every vertex
     x0, y0, x1, y1 = shapely.total_bounds(work)
-    cm = 500_000.0 + (0.0 if src == plane else (plane - 4534 + 25) * 1e6)
+    zone, prefixed = gk3_zone_of(src)
+    cm = 500_000.0 + (zone * 1e6 if prefixed else 0.0)  # the central meridian's easting
     xs = np.r_[np.linspace(x0, x1, 5), [cm] if x0 < cm < x1 else []]
     gx, gy = np.meshgrid(xs, np.linspace(y0, y1, 5))
     try:

@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from app.domain.crs import gk3_zone_of
 from app.domain.models import Piece
 
 
@@ -99,9 +100,10 @@ class PieceIndex:
 def gk3_band(epsg: int, reach_deg: float = 1.0) -> tuple[float, float] | None:
     """The longitudes whose footprints a 3° GK zone (EPSG:4534–4554, no zone prefix) measures, widened by
     ``reach_deg`` for the pieces near them; None for any other code."""
-    if not 4534 <= epsg <= 4554:
+    zone = gk3_zone_of(epsg)
+    if zone is None or zone[1]:
         return None
-    cm = 3.0 * (epsg - 4534 + 25)
+    cm = 3.0 * zone[0]
     return cm - 1.5 - reach_deg, cm + 1.5 + reach_deg
 
 
