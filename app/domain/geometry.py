@@ -168,9 +168,7 @@ def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndar
     owner = np.concatenate(done_owner) if done_owner else np.zeros(0, dtype=int)
     pieces = np.concatenate(done_geom) if done_geom else np.zeros(0, dtype=object)
     # rectangle clipping is fast but may leave a piece invalid at a touching vertex: mend those few
-    bad = ~is_valid(pieces)
-    if bad.any():
-        pieces[bad] = shapely.make_valid(pieces[bad])
+    pieces = mend_invalid(pieces)
     # the cuts are long straight lon/lat lines, split further on one side and not on the other: in a GK
     # plane those part by metres and leave gaps between pieces (0.5 km² for a 120 km redline): cut them
     # like every stored edge, so the pieces still tile their feature there (vertices added on the cuts
@@ -178,6 +176,16 @@ def subdivide_local(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndar
     if not cuts_x:
         return owner, pieces
     return owner, cut_long_edges(pieces, MAX_STORED_EDGE_DEG, on_lines=(np.concatenate(cuts_x), np.concatenate(cuts_y)))
+
+
+def mend_invalid(geoms: np.ndarray) -> np.ndarray:
+    """The geometries, with ``make_valid`` applied to the invalid ones only (a copy when any are)."""
+    bad = ~is_valid(geoms)
+    if not bad.any():
+        return geoms
+    geoms = np.array(geoms, dtype=object)
+    geoms[bad] = shapely.make_valid(geoms[bad])
+    return geoms
 
 
 def reproject(geom: BaseGeometry | np.ndarray, src: int | str, dst: int | str) -> BaseGeometry | np.ndarray:

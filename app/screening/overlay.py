@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.crs import STORAGE_EPSG
 from app.domain.footprint import Footprint
-from app.domain.geometry import ellipsoidal_areas, from_crs, to_gk
+from app.domain.geometry import ellipsoidal_areas, from_crs, mend_invalid, to_gk
 from app.domain.screening import LayerOverlap, Overlap
 from app.store.base import LayerStore
 
@@ -82,9 +82,9 @@ def overlay(
                                     window_only=True, gk_epsg=epsg)
     # everything is measured in the footprint's GK plane; in-memory pieces come projected already (once
     # per version and zone), the rest are projected here in one call with the footprint (each call costs
-    # ~25 µs before any coordinate moves)
-    # the footprint is projected from its stored lon/lat like every piece, so a vertex it shares with a
-    # feature lands on the same GK point (the surveyor's own GK coordinates would be 1e-9 m off)
+    # ~25 µs before any coordinate moves). The footprint is projected from its stored lon/lat like every
+    # piece, so a vertex it shares with a feature lands on the same GK point (the surveyor's own GK
+    # coordinates would be 1e-9 m off).
     todo = [i for i, p in enumerate(pieces) if p.geometry_gk is None]
     projected = to_gk(np.array([footprint.geometry] + [pieces[i].geometry for i in todo], dtype=object), epsg)
     fp_gk = projected[0]
@@ -93,23 +93,14 @@ def overlay(
         pieces_gk[todo] = projected[1:]
     shapely.prepare(fp_gk)
     try:
-        cut = _cut_to_reach(pieces_gk, fp_gk, distance_m)
-        return _measure(fp_gk, fp_gk.area or 1.0, pieces, cut, epsg, distance_m, versions, kinds, sliver_m2)
+        overlaps, summary = _measure(fp_gk, pieces, _cut_to_reach(pieces_gk, fp_gk, distance_m), epsg, distance_m)
     except shapely.errors.GEOSException:
         # something GEOS will not overlay (never seen): a shape valid in lon/lat that is not in the GK
         # plane, or a cut piece. Mend what is invalid there and measure the whole pieces.
-        fp_gk, pieces_gk = _valid(fp_gk), _valid(pieces_gk)
+        fp_gk = mend_invalid(np.array([fp_gk], dtype=object))[0]
         shapely.prepare(fp_gk)
-        return _measure(fp_gk, fp_gk.area or 1.0, pieces, pieces_gk, epsg, distance_m, versions, kinds, sliver_m2)
-
-
-def _valid(geoms):
-    geoms = np.array(geoms, dtype=object) if isinstance(geoms, np.ndarray) else geoms
-    if isinstance(geoms, np.ndarray):
-        bad = ~shapely.is_valid(geoms)
-        geoms[bad] = shapely.make_valid(geoms[bad])
-        return geoms
-    return geoms if geoms.is_valid else shapely.make_valid(geoms)
+        overlaps, summary = _measure(fp_gk, pieces, mend_invalid(pieces_gk), epsg, distance_m)
+    return OverlayResult(overlaps, summary, versions, kinds, distance_m, sliver_m2)
 
 
 def _cut_to_reach(pieces_gk: np.ndarray, fp_gk: BaseGeometry, distance_m: float) -> np.ndarray:
@@ -126,9 +117,11 @@ def _cut_to_reach(pieces_gk: np.ndarray, fp_gk: BaseGeometry, distance_m: float)
     return shapely.clip_by_rect(pieces_gk, x0 - m, y0 - m, x1 + m, y1 + m)
 
 
-def _measure(fp_gk: BaseGeometry, fp_area: float, pieces: list, pieces_gk: np.ndarray, epsg: int,
-             distance_m: float, versions: dict[str, str], kinds: dict[str, str], sliver_m2: float) -> OverlayResult:
-    # pieces partition their feature: clip and measure piece by piece, then join a feature's clips
+def _measure(fp_gk: BaseGeometry, pieces: list, pieces_gk: np.ndarray, epsg: int,
+             distance_m: float) -> tuple[list[Overlap], list[LayerOverlap]]:
+    """Each feature's overlap and each layer's, dissolved: pieces partition their feature, so they are
+    clipped and measured piece by piece and a feature's clips joined."""
+    fp_area = fp_gk.area or 1.0
     if distance_m > 0:
         near = np.flatnonzero(shapely.dwithin(pieces_gk, fp_gk, distance_m))
         touching = shapely.intersects(fp_gk, pieces_gk[near])
@@ -194,4 +187,4 @@ def _measure(fp_gk: BaseGeometry, fp_area: float, pieces: list, pieces_gk: np.nd
             share_of_footprint=d_area / fp_area, features=len(rows),
             min_distance_m=min(r.distance_m for r in rows),
         ))
-    return OverlayResult(overlaps, summary, versions, kinds, distance_m, sliver_m2)
+    return overlaps, summary
