@@ -64,3 +64,19 @@ def store(store_kind: str, tmp_path: Path, catalog: Catalog) -> Iterator:
         yield st
     finally:
         st.close()
+
+
+@pytest.fixture
+def client(store, tmp_path: Path):
+    """The app on the scenario world of ``tests/test_screening.py`` (admin square, a river at x = 2,000 m,
+    a redline square, two water-source zones) with the test rules; modules with other needs define
+    their own ``client``."""
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+    from tests.test_screening import RULES, build_world
+
+    build_world(store)
+    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES)
+    with TestClient(create_app(settings, store=store)) as c:
+        yield c

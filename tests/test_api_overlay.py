@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyogrio
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
-from app.api.app import create_app
 from app.domain.geometry import from_crs
-from app.settings import PROJECT_ROOT, Settings
 from tests.geodata import gk_box, to_lonlat
-from tests.test_screening import RULES, build_world
-
-
-@pytest.fixture
-def client(store, tmp_path: Path):
-    build_world(store)  # admin square, river at x = 2,000 m, redline gk_box(-3000, 0, 1000), two water zones
-    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES)
-    with TestClient(create_app(settings, store=store)) as c:
-        yield c
 
 
 def geometry(gk) -> dict:

@@ -9,23 +9,13 @@ from pathlib import Path
 
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
-from app.api.app import create_app
 from app.settings import PROJECT_ROOT, Settings
 from tests.geodata import gk_box, to_lonlat
 from tests.test_cli import ECOREDLINE, cli_env
 from tests.test_screening import RULES, build_world
 
 PROJECT = {"name": "示例化工项目", "industry": "C2614", "action": "new", "attributes": {"stack_height_m": 20}}
-
-
-@pytest.fixture
-def client(store, tmp_path: Path):
-    build_world(store)
-    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES)
-    with TestClient(create_app(settings, store=store)) as c:
-        yield c
 
 
 def geometry(gk) -> dict:

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 from io import BytesIO
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,14 +27,6 @@ from tests.test_screening import RULES, build_world
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 PROJECT = {"name": "示例化工项目", "industry": "C2614", "action": "new", "attributes": {"stack_height_m": 20}}
 POPPLER = shutil.which("pdftotext") and shutil.which("pdffonts")
-
-
-@pytest.fixture
-def client(store, tmp_path: Path):
-    build_world(store)
-    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES)
-    with TestClient(create_app(settings, store=store)) as c:
-        yield c
 
 
 @pytest.fixture
