@@ -277,12 +277,10 @@ def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
         if len(which):
             pick = take[path_dense]
             new_paths[which] = build(dense[pick], indices=np.searchsorted(which, path_dense[pick]))
-    which = np.flatnonzero(changed_path)
-    is_line = which < len(lines)
     changed = np.zeros(len(parts), bool)
-    for j in which[is_line]:
-        parts[lines[j]] = new_paths[j]
-        changed[lines[j]] = True
+    line_changed = changed_path[:len(lines)]
+    parts[lines[line_changed]] = new_paths[:len(lines)][line_changed]
+    changed[lines[line_changed]] = True
     ring_changed = changed_path[len(lines):]
     if ring_changed.any():
         rings = rings.copy()
