@@ -291,6 +291,13 @@ class _Inline:
         return done
 
 
+def _beside(nverts: int) -> ThreadPoolExecutor | _Inline:
+    """A second thread for the jobs that can run beside the union (GEOS and PROJ release the GIL), for
+    big uploads only: for small ones a new thread costs more than it saves, as it sets pyproj's
+    transformations up again (~3 ms each)."""
+    return ThreadPoolExecutor(1) if nverts > _PARALLEL_VERTICES else _Inline()
+
+
 def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     geoms = np.asarray(raw.geoms, dtype=object)
     warnings = list(raw.warnings)
@@ -394,7 +401,7 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         return None
     identity = lambda g: g  # noqa: E731 — lines are buffered in the plane itself
     polys = _polygons(work, identity, identity, options, repairs)
-    with (ThreadPoolExecutor(1) if nverts > _PARALLEL_VERTICES else _Inline()) as bg:
+    with _beside(nverts) as bg:
         parcel_areas = bg.submit(shapely.area, polys)
         dissolved = dissolve(polys)
         centre = from_crs(shapely.centroid(dissolved), src, STORAGE_EPSG)
@@ -451,10 +458,9 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
     buffer_epsg = gk3_epsg(float(shapely.centroid(shapely.geometrycollections(lonlat)).x))
     polys = _polygons(lonlat, lambda g: to_gk(g, buffer_epsg), lambda g: from_crs(g, buffer_epsg, STORAGE_EPSG),
                       options, repairs)
-    # big uploads: parcel areas in the zone of the parcels' centre while the union runs (GEOS and PROJ
-    # release the GIL); the footprint's zone below is almost always the same, and is checked. Small ones
-    # stay on this thread: a new thread sets pyproj's transformations up again (~3 ms each).
-    with (ThreadPoolExecutor(1) if nverts > _PARALLEL_VERTICES else _Inline()) as bg:
+    # big uploads: parcel areas in the zone of the parcels' centre while the union runs; the footprint's
+    # zone below is almost always the same, and is checked
+    with _beside(nverts) as bg:
         parcel_areas = bg.submit(lambda: shapely.area(to_gk(polys, buffer_epsg)))
         dissolved = dissolve(polys)
         epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in
