@@ -124,20 +124,49 @@ def in_process(sc, geoms: list[dict], keep: bool) -> list[float]:
     return ts
 
 
-def overlay_only(store, geoms: list[dict], layers: list[str]) -> list[float]:
-    """Like for like with the plain query: the same two layers, intersecting features, clipped GK areas
-    (plus what the engine always adds: ellipsoidal areas, shares, the per-layer dissolve). The
+PLAIN_SQL = ("SELECT f.fid, ST_Area(ST_Transform(ST_Intersection(f.geom, g.geom), 4544)) FROM feature f,"
+             " (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490) AS geom) g"
+             " WHERE f.version_id = (SELECT current_version FROM layer WHERE id = %s)"
+             " AND ST_Intersects(f.geom, g.geom)")
+
+
+def like_for_like(stores: dict[str, object], url: str, geoms: list[dict], layers: list[str],
+                  passes: int = 3) -> dict[str, list[float]]:
+    """The overlay on each store against the plain per-layer query, in ``passes`` rounds of one pass over
+    the footprints each, the contenders' order rotating from round to round: the machine's load drifts
+    over minutes, and measuring the contenders minutes apart moved the ratio by a third between runs.
+    (Interleaving footprint by footprint instead puts each contender on cold CPU caches: that measured
+    the in-process overlay ~25 % slower and the plain query not at all, as PostgreSQL runs in its own
+    process, on the other core.)
+
+    Like for like: the same two layers, intersecting features, clipped GK areas (the overlay also
+    computes what the engine always adds: ellipsoidal areas, shares, the per-layer dissolve). The
     footprints are read before the clock starts, as the plain query's ST_GeomFromGeoJSON is trivial."""
     from app.screening.overlay import overlay
 
     fps = [read_geojson_object(g) for g in geoms]
-    overlay(store, fps[0], layers=layers)  # warm
-    ts = []
-    for fp in fps:
-        t = time.perf_counter()
-        overlay(store, fp, layers=layers)
-        ts.append(time.perf_counter() - t)
-    return ts
+    texts = [json.dumps(g) for g in geoms]
+    out: dict[str, list[float]] = {name: [] for name in [*stores, "plain"]}
+    with psycopg.connect(url) as conn:
+        def plain(i: int) -> None:
+            for layer in layers:
+                conn.execute(PLAIN_SQL, (texts[i], layer)).fetchall()
+
+        runs = {name: (lambda i, st=st: overlay(st, fps[i], layers=layers)) for name, st in stores.items()}
+        runs["plain"] = plain
+        names = list(runs)
+        for i in range(min(5, len(fps))):  # warm: pieces in memory, zone planes, the query plan
+            for name in names:
+                runs[name](i)
+        for k in range(passes):
+            turn = k % len(names)
+            for name in names[turn:] + names[:turn]:
+                run = runs[name]
+                for i in range(len(fps)):
+                    t = time.perf_counter()
+                    run(i)
+                    out[name].append(time.perf_counter() - t)
+    return out
 
 
 def over_http(env: dict[str, str], geoms: list[dict]) -> list[float]:
@@ -171,26 +200,12 @@ def over_http(env: dict[str, str], geoms: list[dict]) -> list[float]:
         proc.wait(30)
 
 
-def plain_postgis(url: str, geoms: list[dict], layers: list[str]) -> list[float]:
-    """The alternative: one query per layer on the feature table, areas in the footprint's GK zone."""
-    sql = ("SELECT f.fid, ST_Area(ST_Transform(ST_Intersection(f.geom, g.geom), 4544)) FROM feature f,"
-           " (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490) AS geom) g"
-           " WHERE f.version_id = (SELECT current_version FROM layer WHERE id = %s) AND ST_Intersects(f.geom, g.geom)")
-    ts = []
-    with psycopg.connect(url) as conn:
-        for g in geoms:
-            t = time.perf_counter()
-            for layer in layers:
-                conn.execute(sql, (json.dumps(g), layer)).fetchall()
-            ts.append(time.perf_counter() - t)
-    return ts
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--footprints", type=int, default=200)
     ap.add_argument("--redlines", type=int, default=3000)
     ap.add_argument("--units", type=int, default=22500)
+    ap.add_argument("--passes", type=int, default=3, help="passes of the interleaved like-for-like runs")
     args = ap.parse_args()
     catalog = load_catalog(ROOT / "layers")
     pgdir = Path(tempfile.mkdtemp(prefix="ecoredline-bench-pg-"))
@@ -227,23 +242,30 @@ def main() -> None:
                 in_process(sc, geoms[:5], keep=False)  # warm caches (STRtree per version, pool)
                 rows.append((scale, f"{kind}: in process, record not kept", in_process(sc, geoms, keep=False)))
                 rows.append((scale, f"{kind}: in process, record kept", in_process(sc, geoms, keep=True)))
-                rows.append((scale, f"{kind}: overlay only, redline + control units, in process",
-                             overlay_only(store, geoms, ["eco_redline", "control_unit"])))
+                if kind == "postgis":  # the embedded store of this scale is built by now
+                    emb = EmbeddedStore(work / f"{scale}_embedded" / "ecoredline.gpkg", catalog,
+                                        Settings(data_dir=work / f"{scale}_embedded", database_url=None))
+                    try:
+                        lfl = like_for_like({"embedded": emb, "postgis": store}, settings.database_url, geoms,
+                                            ["eco_redline", "control_unit"], args.passes)
+                    finally:
+                        emb.close()
+                    for name in ("embedded", "postgis"):
+                        rows.append((scale, f"{name}: overlay only, redline + control units, in process",
+                                     lfl[name]))
+                    rows.append((scale, "plain PostGIS, one query per layer (redline + control units)",
+                                 lfl["plain"]))
                 env = {**os.environ, "ECOREDLINE_DATA_DIR": str(settings.data_dir)}
                 env.pop("ECOREDLINE_DATABASE_URL", None)
                 if kind == "postgis":
                     env["ECOREDLINE_DATABASE_URL"] = settings.database_url
                 store.close()
                 rows.append((scale, f"{kind}: over HTTP (uvicorn, 1 worker), record kept", over_http(env, geoms)))
-                if kind == "postgis":
-                    layers = ["eco_redline", "control_unit"]
-                    rows.append((scale, "plain PostGIS, one query per layer (redline + control units)",
-                                 plain_postgis(settings.database_url, geoms, layers)))
         print("## Screening latency (single footprint)\n")
         print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
         print(f"- machine: {machine()}")
         print(f"- command: `.venv/bin/python scripts/bench_screening.py --footprints {args.footprints} "
-              f"--redlines {args.redlines} --units {args.units}`")
+              f"--redlines {args.redlines} --units {args.units} --passes {args.passes}`")
         print(f"- province-scale set: {len(prov['eco_redline'].geometries):,} redline polygons "
               f"({verts['eco_redline']:,} vertices), {len(prov['control_unit'].geometries):,} control units "
               f"({verts['control_unit']:,} vertices); footprints 100–800 m squares; demo set = `ecoredline demo`")
@@ -254,7 +276,8 @@ def main() -> None:
         for scale, name, ts in rows:
             p50, p95 = pct(ts)
             print(f"| {scale} | {name} | {p50:.2f} | {p95:.2f} | {len(ts)} |")
-        print("\nLike for like (the same two layers), times faster than the plain per-layer query:\n")
+        print(f"\nLike for like (the same two layers; {args.passes} passes over the footprints per contender, "
+              "the contenders taking turns), times faster than the plain per-layer query:\n")
         print("| layer set | store | at p50 | at p95 |")
         print("|---|---|---:|---:|")
         for scale in ("demo", "province"):

@@ -5,6 +5,7 @@ Squares in the GK plane of 乐山 (CGCS2000 3° zone, CM 105°E), so every area 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -359,6 +360,44 @@ def test_a_footprint_invalid_in_the_gk_plane_is_still_measured(store, monkeypatc
         return out
 
     monkeypatch.setattr(ov, "to_gk", bow_tie_first)
-    res = overlay(store, footprint(gk_box(50, 0, 100)))
+    fp = dataclasses.replace(footprint(gk_box(50, 0, 100)), geometry_gk=None)  # projected by the overlay
+    res = overlay(store, fp)
     [o] = [o for o in res.overlaps if o.layer == "redline"]
     assert o.area_m2 == pytest.approx(2500, rel=1e-6)  # the bow-tie's lobe over the redline square
+
+
+def _dense_square(x: float, y: float, size: float, per_side: int = 400) -> shapely.Polygon:
+    """A square with ``per_side`` vertices on each side: more than a piece holds, so it is cut."""
+    return shapely.segmentize(gk_box(x, y, size), size / per_side)
+
+
+def test_a_footprint_inside_a_zone_across_its_pieces_is_the_whole_footprint(store):
+    """A project inside a large zone, across the cut between two of its pieces: its clip is the whole
+    footprint, known from the pieces' areas without an overlay. With a hole of the zone under it, or
+    reaching out of the zone, it is measured; every case agrees with shapely on the whole shapes."""
+    hole = gk_box(6_000, 6_000, 150)
+    zone = shapely.Polygon(_dense_square(0, 0, 20_000).exterior, [hole.exterior])
+    publish(store, "redline", "eco_redline", [zone], [{"name": "大红线"}])
+    pieces = store.candidate_pieces(to_lonlat(gk_box(0, 0, 20_000)), layers=["redline"])
+    assert len(pieces) > 4
+
+    def straddling(cx: float, cy: float, size: float) -> shapely.Polygon:
+        """The smallest box of about ``size`` m around (cx, cy), grown until two pieces meet it."""
+        while True:
+            box = gk_box(cx - size / 2, cy - size / 2, size)
+            if len(store.candidate_pieces(to_lonlat(box), layers=["redline"])) >= 2:
+                return box
+            size *= 1.5
+
+    inside = straddling(10_000, 10_000, 300)
+    over_hole = straddling(6_075, 6_075, 300)
+    out_of_zone = gk_box(19_900, 9_000, 300)
+    for box, whole in ((inside, True), (over_hole, False), (out_of_zone, False)):
+        fp = footprint(box)
+        [o] = [o for o in overlay(store, fp).overlaps if o.layer == "redline"]
+        assert o.area_m2 == pytest.approx(shapely.intersection(box, zone).area, rel=1e-6)  # GK ↔ lon/lat
+        assert (o.area_m2 == pytest.approx(fp.echo.area_m2_gk, rel=1e-9)) is whole
+        if whole:
+            assert o.area_m2_ellipsoidal == pytest.approx(fp.echo.area_m2_ellipsoidal, rel=1e-9)
+            assert shapely.equals(o.geometry, fp.geometry)
+    assert over_hole.contains(hole)

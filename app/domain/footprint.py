@@ -60,3 +60,6 @@ class Footprint:
 
     geometry: BaseGeometry
     echo: FootprintEcho
+    # ``geometry`` projected into the plane of ``echo.gk_epsg``, when the ingest computed exactly that
+    # (the lon/lat path measures it anyway); the overlay then need not project it again
+    geometry_gk: BaseGeometry | None = field(default=None, compare=False, repr=False)

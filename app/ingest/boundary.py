@@ -354,7 +354,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
         linear=options.linear, row_width_m=options.row_width_m,
     )
-    return Footprint(footprint, echo)
+    return Footprint(footprint, echo, shaped.footprint_gk)
 
 
 @dataclass
@@ -368,6 +368,7 @@ class _Shaped:
     parcel_areas_gk: np.ndarray
     repairs: list[dict[str, Any]]
     added_vertices: int = 0  # points the storage transformation put on long edges (not the user's)
+    footprint_gk: Any = None  # ``footprint`` transformed into the ``gk_epsg`` plane, when that was computed
 
 
 def _source_plane(src: int | str) -> int | None:
@@ -468,7 +469,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         ell = bg.submit(ellipsoidal_area, dissolved)  # beside the GK projection of the slivers' test
         footprint, footprint_gk = _drop_slivers(dissolved, to_gk(dissolved, epsg), options, repairs)
         area_ell = ell.result() if footprint is dissolved else ellipsoidal_area(footprint)
-    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs, added)
+    return _Shaped(footprint, float(footprint_gk.area), epsg, area_ell, areas_gk, repairs, added, footprint_gk)
 
 
 def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Callable[[Any], Any],
