@@ -141,10 +141,13 @@ def like_for_like(stores: dict[str, object], url: str, geoms: list[dict], layers
 
     Like for like: the same two layers, intersecting features, clipped GK areas (the overlay also
     computes what the engine always adds: ellipsoidal areas, shares, the per-layer dissolve). The
-    footprints are read before the clock starts, as the plain query's ST_GeomFromGeoJSON is trivial."""
+    footprints are read before the clock starts, as the plain query's ST_GeomFromGeoJSON is trivial, but
+    without the GK image the ingest keeps (a screening reuses it): the overlay projects each footprint
+    on the clock, as the plain query transforms on its clock."""
+    from app.domain.footprint import Footprint
     from app.screening.overlay import overlay
 
-    fps = [read_geojson_object(g) for g in geoms]
+    fps = [Footprint(fp.geometry, fp.echo) for fp in map(read_geojson_object, geoms)]
     texts = [json.dumps(g) for g in geoms]
     out: dict[str, list[float]] = {name: [] for name in [*stores, "plain"]}
     with psycopg.connect(url) as conn:

@@ -5,7 +5,6 @@ Squares in the GK plane of 乐山 (CGCS2000 3° zone, CM 105°E), so every area 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.domain.catalog import load_catalog
+from app.domain.footprint import Footprint
 from app.domain.geometry import from_crs
 from app.domain.models import ImportReport, LayerData, Provenance
 from app.domain.screening import ProjectSpec
@@ -360,7 +360,8 @@ def test_a_footprint_invalid_in_the_gk_plane_is_still_measured(store, monkeypatc
         return out
 
     monkeypatch.setattr(ov, "to_gk", bow_tie_first)
-    fp = dataclasses.replace(footprint(gk_box(50, 0, 100)), geometry_gk=None)  # projected by the overlay
+    read = footprint(gk_box(50, 0, 100))
+    fp = Footprint(read.geometry, read.echo)  # without the ingest's GK image: projected by the overlay
     res = overlay(store, fp)
     [o] = [o for o in res.overlaps if o.layer == "redline"]
     assert o.area_m2 == pytest.approx(2500, rel=1e-6)  # the bow-tie's lobe over the redline square
@@ -401,3 +402,32 @@ def test_a_footprint_inside_a_zone_across_its_pieces_is_the_whole_footprint(stor
             assert o.area_m2_ellipsoidal == pytest.approx(fp.echo.area_m2_ellipsoidal, rel=1e-9)
             assert shapely.equals(o.geometry, fp.geometry)
     assert over_hole.contains(hole)
+
+
+def test_pieces_overlapping_in_the_gk_plane_count_once(store, monkeypatch):
+    """A layer cut before the cut lines were densified (still stored, and pinned by re-runs): its pieces'
+    GK images overlap by metres along a long parallel cut. A footprint across it is measured by the union
+    of its piece clips, never their sum (which gave a share of the footprint over 1)."""
+    import app.domain.geometry as geometry
+    from tests.geodata import ORIGIN
+
+    real = geometry.cut_long_edges
+    monkeypatch.setattr(geometry, "cut_long_edges",
+                        lambda geom, max_edge, *, on_lines=None: geom if on_lines is not None else real(geom, max_edge))
+    x0, y0 = ORIGIN
+    north = [(x, y0 + 40_000) for x in np.linspace(x0 + 20_000, x0, 1200)]  # the north half is cut further
+    publish(store, "redline", "eco_redline", [shapely.Polygon([(x0, y0), (x0 + 20_000, y0), *north])], [{}])
+    fp = footprint(gk_box(10_000 - 400, 20_000 - 400, 800))
+    [o] = [o for o in overlay(store, fp).overlaps if o.layer == "redline"]
+    assert o.share_of_footprint <= 1 + 1e-9
+    assert o.area_m2 == pytest.approx(fp.echo.area_m2_gk, rel=1e-7)
+
+
+def test_a_footprint_changed_after_reading_is_measured_as_it_is_now(store):
+    """The ingest's GK image of a footprint serves the overlay only while the footprint is the shape it
+    was taken of."""
+    publish(store, "redline", "eco_redline", [gk_box(0, 0, 100)], [{"name": "红线甲"}])
+    fp = footprint(gk_box(50, 0, 100))
+    fp.geometry = footprint(gk_box(80, 0, 100)).geometry
+    [o] = [o for o in overlay(store, fp).overlaps if o.layer == "redline"]
+    assert o.area_m2 == pytest.approx(2000, rel=1e-6)

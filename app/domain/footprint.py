@@ -60,6 +60,15 @@ class Footprint:
 
     geometry: BaseGeometry
     echo: FootprintEcho
-    # ``geometry`` projected into the plane of ``echo.gk_epsg``, when the ingest computed exactly that
-    # (the lon/lat path measures it anyway); the overlay then need not project it again
-    geometry_gk: BaseGeometry | None = field(default=None, compare=False, repr=False)
+    # (the lon/lat geometry, a GK plane, its image there), as the ingest computed it
+    _gk: tuple[BaseGeometry, int, BaseGeometry] | None = field(default=None, init=False, compare=False, repr=False)
+
+    def remember_gk(self, epsg: int, image: BaseGeometry) -> None:
+        """Keep ``geometry``'s image in the GK plane ``epsg`` (exactly ``to_gk(geometry, epsg)``)."""
+        self._gk = (self.geometry, epsg, image)
+
+    def known_gk(self, epsg: int) -> BaseGeometry | None:
+        """The image kept by ``remember_gk``, while ``geometry`` is still the shape it was taken of."""
+        if self._gk is not None and self._gk[0] is self.geometry and self._gk[1] == epsg:
+            return self._gk[2]
+        return None

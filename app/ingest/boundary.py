@@ -121,21 +121,24 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
         raise refuse("E_FILE_EMPTY", "文件为空", "The file is empty")
     if suffix in (".kml", ".kmz") or data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
         _guard_kml(data, suffix, options)  # any XML, whatever its name says: GDAL picks drivers by content
-    if suffix == ".txt":
-        raw = _from_txt(data, options)
-    else:
-        with tempfile.TemporaryDirectory(prefix="ecoredline-boundary-") as tmp:
-            path = Path(tmp) / ("upload" + suffix)
-            path.write_bytes(data)
-            if suffix == ".dxf":
-                raw = _from_dxf(path, options)
-            elif suffix in (".csv", ".xlsx"):
-                raw = _from_table(path, options)
-            else:
-                raw = _from_vector(path, Path(tmp) / "unzipped", options, FORMATS[suffix])
+    # a big upload's digest on the other core while GDAL reads it (hashlib lets go of the GIL)
+    with ThreadPoolExecutor(1) if len(data) > _HASH_BESIDE_BYTES else _Inline() as bg:
+        digest = bg.submit(lambda: hashlib.sha256(data).hexdigest())
+        if suffix == ".txt":
+            raw = _from_txt(data, options)
+        else:
+            with tempfile.TemporaryDirectory(prefix="ecoredline-boundary-") as tmp:
+                path = Path(tmp) / ("upload" + suffix)
+                path.write_bytes(data)
+                if suffix == ".dxf":
+                    raw = _from_dxf(path, options)
+                elif suffix in (".csv", ".xlsx"):
+                    raw = _from_table(path, options)
+                else:
+                    raw = _from_vector(path, Path(tmp) / "unzipped", options, FORMATS[suffix])
     fp = _finish(raw, options)
     fp.echo.file_name = name
-    fp.echo.input_sha256 = hashlib.sha256(data).hexdigest()
+    fp.echo.input_sha256 = digest.result()
     return fp
 
 
@@ -251,26 +254,27 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
     res = resolve_crs(raw.file_crs, _zone_crs(options), raw.geoms, path.name,
                       file_source="prj" if raw.driver == "ESRI Shapefile" else "header",
                       accept_datum_approximation=options.accept_datum_approximation)
-    parcels = []
-    label_keys = [f for f in raw.fields if str(f).lower() in ("name", "名称", "dkmc", "地块名称")]
-    for i, rec in enumerate(raw.records):
-        label = next((str(rec[k]) for k in label_keys if rec.get(k) is not None), None)
-        parcels.append(Parcel(index=i + 1, name=label,
-                              attributes={k: plain_value(v) for k, v in rec.items() if _present(v)}))
+    # column by column: a cadastral export has tens of thousands of parcels
+    columns = [c if all(v is None or type(v) in _PLAIN for v in c) else [None if v is None else plain_value(v) for v in c]
+               for c in raw.columns]
+    labels: list[Any] = [None] * len(raw.geoms)
+    for f, col in zip(raw.fields, columns, strict=True):
+        if f.lower() in ("name", "名称", "dkmc", "地块名称"):
+            labels = [old if old is not None or v is None else str(v) for old, v in zip(labels, col, strict=True)]
+    rows = zip(*columns, strict=True) if columns else ((),) * len(raw.geoms)
+    fields = raw.fields
+    parcels = [Parcel(index=i, name=label, attributes={k: v for k, v in zip(fields, row) if v is not None})
+               for i, (label, row) in enumerate(zip(labels, rows), start=1)]
     warnings = [crs_note(n) for n in res.notes]
     return _Raw(raw.geoms, res, raw.driver or fmt, parcels, warnings, raw.encoding)
 
 
-def _present(v: Any) -> bool:
-    """Not None, NaN or NaT (GDAL fills empty KML fields with them)."""
-    try:
-        return v is not None and bool(v == v)
-    except (TypeError, ValueError):
-        return True
+_PLAIN = (str, int, float, bool)
 
 
 # -- the common finish ----------------------------------------------------------------------------------
 _PARALLEL_VERTICES = 100_000
+_HASH_BESIDE_BYTES = 4 << 20
 
 
 class _Inline:
@@ -336,10 +340,10 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         shaped = _shape_in_lonlat(geoms[present], raw.crs, options, nverts)
     footprint, epsg = shaped.footprint, shaped.gk_epsg
     repairs += shaped.repairs
-    parts = shapely.get_parts(footprint)
-    if len(parts) > options.max_parts:
-        raise refuse("E_TOO_MANY_PARTS", f"边界有 {len(parts)} 个部分，超过上限 {options.max_parts}",
-                     f"The boundary has {len(parts)} parts, over the limit of {options.max_parts}", status=413)
+    nparts = int(shapely.get_num_geometries(footprint))  # (not get_parts: it copies every part)
+    if nparts > options.max_parts:
+        raise refuse("E_TOO_MANY_PARTS", f"边界有 {nparts} 个部分，超过上限 {options.max_parts}",
+                     f"The boundary has {nparts} parts, over the limit of {options.max_parts}", status=413)
     nverts = int(shapely.get_num_coordinates(footprint)) - shaped.added_vertices  # what the user drew
     if nverts > options.max_vertices:
         raise refuse("E_TOO_MANY_VERTICES", f"边界有 {nverts} 个顶点，超过上限 {options.max_vertices}",
@@ -348,13 +352,16 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         parcel.area_m2_gk = float(a)
     declared = [p.declared_area_m2 for p in parcels]
     echo = FootprintEcho(
-        format=raw.format, crs_detected=raw.crs.detected, crs_source=raw.crs.source, parts=len(parts),
+        format=raw.format, crs_detected=raw.crs.detected, crs_source=raw.crs.source, parts=nparts,
         area_m2_gk=shaped.area_gk, gk_epsg=epsg, area_m2_ellipsoidal=shaped.area_ellipsoidal,
         declared_area_m2=float(sum(declared)) if declared and all(d is not None for d in declared) else None,
         parcels=parcels, repairs=repairs, warnings=warnings, encoding=raw.encoding,
         linear=options.linear, row_width_m=options.row_width_m,
     )
-    return Footprint(footprint, echo, shaped.footprint_gk)
+    fp = Footprint(footprint, echo)
+    if shaped.footprint_gk is not None:  # the overlay measures in this plane too: spare it projecting again
+        fp.remember_gk(epsg, shaped.footprint_gk)
+    return fp
 
 
 @dataclass
@@ -509,7 +516,8 @@ def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Cal
 
 def _drop_slivers(footprint, footprint_gk, options: BoundaryOptions, repairs: list[dict[str, Any]]):
     """Drop parts under the sliver area (measured in the GK plane) from both copies of the footprint."""
-    parts, parts_gk = shapely.get_parts(footprint), shapely.get_parts(footprint_gk)  # same order
+    parts = shapely.get_parts(footprint)
+    parts_gk = parts if footprint_gk is footprint else shapely.get_parts(footprint_gk)  # same order
     areas = shapely.area(parts_gk)
     small = areas < options.sliver_m2
     if small.all():

@@ -119,13 +119,19 @@ class RawVector:
     """What GDAL read, before CRS resolution and repair."""
 
     geoms: np.ndarray
-    records: list[dict[str, Any]]
+    columns: list[list[Any]]  # one per field: JSON-friendly values, None where the file has none
     fields: list[str]
     file_crs: str | None
     driver: str
     sublayer: str | None
     encoding: str | None
     encoding_source: str
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Feature by feature: each field's value (None included)."""
+        return [dict(zip(self.fields, row, strict=True)) for row in zip(*self.columns, strict=True)] \
+            if self.columns else [{} for _ in range(len(self.geoms))]
 
 
 def read_vector(
@@ -154,11 +160,34 @@ def read_vector(
                      reason=str(exc)) from None
     fields = [str(f) for f in meta["fields"]]
     n = len(field_data[0]) if field_data else (len(wkb) if wkb is not None else 0)
-    cols = [list(col) for col in field_data]
-    records = [{f: cols[j][i] for j, f in enumerate(fields)} for i in range(n)]
     geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None else np.full(n, None, dtype=object)
-    return RawVector(np.asarray(geoms, dtype=object), records, fields, meta.get("crs"),
-                     suffixes.get(dataset.suffix.lower(), ""), layer, enc, enc_source)
+    return RawVector(np.asarray(geoms, dtype=object), [column_values(col) for col in field_data], fields,
+                     meta.get("crs"), suffixes.get(dataset.suffix.lower(), ""), layer, enc, enc_source)
+
+
+def column_values(col: np.ndarray) -> list[Any]:
+    """A field's values as Python values (numbers and dates out of numpy), None for what GDAL fills
+    gaps with (None, NaN, NaT).
+
+    Column by column (``tolist`` converts in C): a 40,000-parcel shapefile's attributes took 0.2 s value by
+    value."""
+    values = col.tolist()
+    kind = col.dtype.kind
+    if kind in "iub":
+        return values
+    if kind in "fc":
+        return [None if v != v else v for v in values]
+    return [v if type(v) is str else None if _missing(v) else v for v in values]
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN or NaT (which equal nothing, themselves included)."""
+    if v is None:
+        return True
+    try:
+        return not bool(v == v)
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass

@@ -86,7 +86,7 @@ def overlay(
     # piece, so a vertex it shares with a feature lands on the same GK point (the surveyor's own GK
     # coordinates would be 1e-9 m off); the lon/lat ingest path has done exactly that already.
     todo = [i for i, p in enumerate(pieces) if p.geometry_gk is None]
-    fp_gk = footprint.geometry_gk
+    fp_gk = footprint.known_gk(epsg)
     ahead = [footprint.geometry] if fp_gk is None else []
     pieces_gk = np.array([p.geometry_gk for p in pieces], dtype=object)
     if ahead or todo:
@@ -178,15 +178,14 @@ def _measure(fp_gk: BaseGeometry, whole: tuple[BaseGeometry, float], pieces: lis
         if distance > distance_m:
             continue  # the window is a superset; keep only what the rules asked for
         if with_area:
-            clips[key] = _join(piece_clip[with_area], [area_of[j] for j in with_area], fp_gk, fp_area,
-                               disjoint=True)
+            clips[key] = _join(piece_clip[with_area], [area_of[j] for j in with_area], fp_gk, fp_area)
         found.append((key, pieces[near[js[0]]], distance))
     by_layer: dict[str, list] = defaultdict(list)
     for key, clip in clips.items():
         by_layer[key[0]].append(clip)
     # per layer: the dissolved area, and which geometries make up its ellipsoidal area
     dissolved = {layer: _join(np.array([g for g, _a in parts], dtype=object), [a for _g, a in parts], fp_gk,
-                              fp_area, disjoint=False, need_shape=False)
+                              fp_area, need_shape=False)
                  for layer, parts in by_layer.items()}
     # one transformation to lon/lat for every clip (the footprint itself is known there), one to the
     # equal-area plane for every ellipsoidal area
@@ -240,24 +239,24 @@ PAIR_CHECK_MAX = 8
 _PAIRS = {k: np.triu_indices(k, 1) for k in range(2, PAIR_CHECK_MAX + 1)}  # (building them costs 10 µs)
 
 
-def _join(parts: np.ndarray, areas: list[float], fp_gk: BaseGeometry, fp_area: float, *, disjoint: bool,
+def _join(parts: np.ndarray, areas: list[float], fp_gk: BaseGeometry, fp_area: float, *,
           need_shape: bool = True) -> tuple[BaseGeometry | None, float]:
     """The union of clips of the footprint and its area, without GEOS's overlay where it is not needed.
 
     A GEOS union costs ~65 µs even for two 8-vertex clips, a third of a screening's overlay at p95.
     Three cases need none: a single clip; a clip that is the whole footprint (then so is the union:
-    every clip lies in the footprint); and, when only the area is asked, clips that do not overlap
-    (their areas add up; the shape is then None). ``disjoint``: the clips are known not to overlap
-    (pieces of one feature), so the area is their sum even when the shape is built.
+    every clip lies in the footprint); and, when only the area is asked, clips whose interiors do not
+    meet (their areas add up; the shape is then None). Otherwise the area is the union's: pieces of one
+    feature that overlap in the GK plane (cut before their cut lines were densified) count once.
     """
     if len(parts) == 1:
         return parts[0], areas[0]
     if max(areas) >= fp_area * (1.0 - WHOLE):
         return fp_gk, fp_area
     total = float(sum(areas))
-    if not disjoint and not need_shape and total <= fp_area * (1.0 + WHOLE) and len(parts) <= PAIR_CHECK_MAX:
+    if not need_shape and total <= fp_area * (1.0 + WHOLE) and len(parts) <= PAIR_CHECK_MAX:
         a, b = _PAIRS[len(parts)]
         if not shapely.relate_pattern(parts[a], parts[b], "T********").any():
             return None, total
     union = shapely.union_all(parts)
-    return union, total if disjoint else float(union.area)
+    return union, float(union.area)
