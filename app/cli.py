@@ -217,9 +217,24 @@ def _boundary_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--encoding", default=None),
         click.option("--gcj02", is_flag=True, help="lon/lat come from a web map (GCJ-02)."),
         click.option("--accept-datum-approximation", is_flag=True, help="Read 西安80/北京54 without parameters."),
+        click.option("--row-width-m", default=None, type=float,
+                     help="Right-of-way width of a linear project drawn as lines: they are buffered to it."),
     ]):
         fn = option(fn)
     return fn
+
+
+def _read_options(s: Any, boundary: dict[str, Any], facts: dict[str, Any] | None = None) -> Any:
+    """``BoundaryOptions`` from ``_boundary_options``' values; a screening's project facts may also say
+    ``linear`` and ``row_width_m`` (as the API's ``project.attributes`` do)."""
+    from app.ingest.boundary import BoundaryOptions
+
+    facts = facts or {}
+    width = boundary.pop("row_width_m")
+    if width is None:
+        width = facts.get("row_width_m")
+    return BoundaryOptions(**boundary, linear=bool(facts.get("linear")) or width is not None, row_width_m=width,
+                           max_bytes=s.max_upload_mb << 20)
 
 
 @main.command()
@@ -233,12 +248,11 @@ def _boundary_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a report: out.html, out.pdf, out.xlsx or out.geojson.")
 @click.option("--lang", default="zh", type=click.Choice(["zh", "en"]), help="Language of the report.")
-def screen(file: Path, industry: str, action: str, name: str | None, attrs: tuple[str, ...], crs: str | None,
-           zone: int | None, layer: str | None, encoding: str | None, gcj02: bool,
-           accept_datum_approximation: bool, as_json: bool, report_path: Path | None, lang: str) -> None:
+def screen(file: Path, industry: str, action: str, name: str | None, attrs: tuple[str, ...], as_json: bool,
+           report_path: Path | None, lang: str, **boundary: Any) -> None:
     """Screen a boundary FILE; exit 0 allowed/conditional, 3 restricted, 4 prohibited, 5 incomplete, 2 refused."""
     from app.domain.screening import VERDICT_ZH, ProjectSpec
-    from app.ingest.boundary import BoundaryOptions, read_boundary
+    from app.ingest.boundary import read_boundary
     from app.screening.setup import build_screener
 
     s = get_settings()
@@ -247,11 +261,7 @@ def screen(file: Path, industry: str, action: str, name: str | None, attrs: tupl
 
         check_report_path(report_path)
     project_attrs = _attr(attrs)
-    options = BoundaryOptions(crs=crs, zone=zone, gcj02=gcj02, layer=layer, encoding=encoding,
-                              linear=bool(project_attrs.get("linear")),
-                              row_width_m=project_attrs.get("row_width_m"),
-                              accept_datum_approximation=accept_datum_approximation,
-                              max_bytes=s.max_upload_mb << 20)
+    options = _read_options(s, boundary, project_attrs)
     project = ProjectSpec.parse({"name": name, "industry": industry, "action": action, "attributes": project_attrs})
     data = file.read_bytes()
     footprint = read_boundary(data, file.name, options)
@@ -293,20 +303,17 @@ def screen(file: Path, industry: str, action: str, name: str | None, attrs: tupl
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Write the clipped pieces as GeoJSON to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the GeoJSON FeatureCollection.")
-def overlay(file: Path, layer_ids: str | None, buffer_m: float, crs: str | None, zone: int | None,
-            layer: str | None, encoding: str | None, gcj02: bool, accept_datum_approximation: bool,
-            out_path: Path | None, as_json: bool) -> None:
+def overlay(file: Path, layer_ids: str | None, buffer_m: float, out_path: Path | None, as_json: bool,
+            **boundary: Any) -> None:
     """Overlay a boundary FILE on the current layers (what ``POST /api/overlay`` answers); nothing is kept."""
-    from app.ingest.boundary import BoundaryOptions, read_boundary
+    from app.ingest.boundary import read_boundary
     from app.reports.overlay_geojson import overlay_feature_collection
     from app.screening.overlay import overlay as run_overlay
     from app.screening.overlay_request import parse_buffer, parse_layers
 
     s = get_settings()
     distance = parse_buffer(buffer_m)
-    options = BoundaryOptions(crs=crs, zone=zone, gcj02=gcj02, layer=layer, encoding=encoding,
-                              accept_datum_approximation=accept_datum_approximation, max_bytes=s.max_upload_mb << 20)
-    footprint = read_boundary(file.read_bytes(), file.name, options)
+    footprint = read_boundary(file.read_bytes(), file.name, _read_options(s, boundary))
     store = _open_store(s)
     try:
         layers = parse_layers(layer_ids, set(store.current_versions()))

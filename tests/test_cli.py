@@ -142,3 +142,29 @@ def test_overlay_command(env, tmp_path: Path):
     for args, code in ((["--layers", "nope"], "E_LAYER_NOT_FOUND"), (["--buffer-m", "-5"], "E_REQUEST_INVALID")):
         r = run(["overlay", str(boundary), *args], env)
         assert r.returncode == 2 and f"错误 {code}" in r.stderr and f"Error {code}" in r.stderr
+
+
+def test_overlay_and_screen_read_lines_with_a_right_of_way(env, tmp_path: Path):
+    """A linear project drawn as its centre line: ``--row-width-m`` buffers it (both commands), a width
+    out of range is refused with exit 2, and without one the line is refused as not an area."""
+    import shapely
+
+    src = tmp_path / "redline.gpkg"
+    gpd.GeoDataFrame({"名称": ["红线甲"]}, geometry=[gk_box(0, 0, 1000)], crs=GK).to_file(src, driver="GPKG")
+    assert run(["layers", "import", str(src), "--layer", "redline", "--kind", "eco_redline"], env).returncode == 0
+    x0, y0 = gk_box(0, 0, 1).bounds[:2]
+    road = tmp_path / "road.gpkg"
+    gpd.GeoDataFrame(geometry=[shapely.LineString([(x0 - 500, y0 + 500), (x0 + 500, y0 + 500)])],
+                     crs=GK).to_file(road, driver="GPKG")
+    r = run(["overlay", str(road), "--row-width-m", "20", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    fc = json.loads(r.stdout)
+    assert fc["ecoredline"]["footprint"]["row_width_m"] == 20
+    [feat] = fc["features"]
+    assert feat["properties"]["area_m2"] == pytest.approx(500 * 20, rel=1e-6)  # the half inside the redline
+    r = run(["screen", str(road), "--industry", "E4812", "--action", "new", "--row-width-m", "20", "--json"], env)
+    record = json.loads(r.stdout)
+    assert record["footprint"]["linear"] and record["footprint"]["area_m2_gk"] == pytest.approx(1000 * 20, rel=1e-6)
+    for args, code in (([], "E_GEOMETRY_NOT_POLYGON"), (["--row-width-m", "0"], "E_REQUEST_INVALID")):
+        r = run(["overlay", str(road), *args], env)
+        assert r.returncode == 2 and f"错误 {code}" in r.stderr and f"Error {code}" in r.stderr, r.stderr

@@ -217,6 +217,12 @@ def test_lines_need_a_linear_project_and_width(tmp_path: Path):
     fp = read_boundary(data, "road.geojson", BoundaryOptions(linear=True, row_width_m=30))
     assert fp.echo.area_m2_gk == pytest.approx(1_000 * 30, rel=1e-3)
     assert any(r["code"] == "R_BUFFERED" for r in fp.echo.repairs) and fp.echo.linear
+    for width in (0, -5, float("nan"), float("inf"), 1_001):  # refused before reading, by file or as JSON
+        for read in (lambda o: read_boundary(data, "road.geojson", o),
+                     lambda o: read_geojson_object(json.loads(data), o)):
+            with pytest.raises(EcoError) as ei:
+                read(BoundaryOptions(linear=True, row_width_m=width))
+            assert ei.value.code == "E_REQUEST_INVALID" and ei.value.status == 422, width
 
 
 def test_invalid_polygon_repaired_z_dropped_slivers_removed(tmp_path: Path):

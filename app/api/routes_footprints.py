@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,14 +52,10 @@ def _options(fields: dict[str, Any], project: dict[str, Any] | None, max_bytes: 
         except (TypeError, ValueError):
             raise _bad("E_REQUEST_INVALID", f"参数 {name} 须为数字", f"Parameter {name} must be a number") from None
 
-    width = number("row_width_m")
-    if width is not None and not (math.isfinite(width) and 0 < width <= 1000):
-        raise _bad("E_REQUEST_INVALID", "row_width_m（用地宽度）须为 0–1000 米之间的数值",
-                   "row_width_m (right-of-way width) must be a number of metres in (0, 1000]")
-    return BoundaryOptions(
+    return BoundaryOptions(  # read_boundary refuses a bad zone or right-of-way width
         crs=fields.get("crs") or None, zone=number("zone", int), gcj02=flag("gcj02"),
         layer=fields.get("layer") or None, encoding=fields.get("encoding") or None,
-        linear=flag("linear"), row_width_m=width,
+        linear=flag("linear"), row_width_m=number("row_width_m"),
         accept_datum_approximation=flag("accept_datum_approximation"), max_bytes=max_bytes,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tempfile
 from collections.abc import Callable
@@ -94,6 +95,17 @@ def crs_note(text: str) -> dict[str, Any]:
     return note(code, text, text)
 
 
+MAX_ROW_WIDTH_M = 1_000.0
+
+
+def _check_row_width(options: BoundaryOptions) -> None:
+    width = options.row_width_m
+    if width is not None and not (isinstance(width, (int, float)) and math.isfinite(width)
+                                  and 0 < width <= MAX_ROW_WIDTH_M):
+        raise refuse("E_REQUEST_INVALID", f"row_width_m（用地宽度）须为 0–{MAX_ROW_WIDTH_M:g} 米之间的数值",
+                     f"row_width_m (right-of-way width) must be a number of metres in (0, {MAX_ROW_WIDTH_M:g}]")
+
+
 def _zone_crs(options: BoundaryOptions) -> str | None:
     if options.crs:
         return options.crs
@@ -108,7 +120,8 @@ def _zone_crs(options: BoundaryOptions) -> str | None:
 def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = None) -> Footprint:
     """Read an uploaded boundary file; refuse (4xx ``InputRefused``) anything that cannot be trusted."""
     options = options or BoundaryOptions()
-    _zone_crs(options)  # refuse a bad zone before reading anything
+    _zone_crs(options)  # refuse a bad zone or width before reading anything
+    _check_row_width(options)
     if len(data) > options.max_bytes:
         raise refuse("E_FILE_TOO_LARGE", f"文件超过 {options.max_bytes >> 20} MB 的上限",
                      f"The file exceeds the {options.max_bytes >> 20} MB limit", status=413)
@@ -149,6 +162,7 @@ def read_geojson_object(obj: dict[str, Any], options: BoundaryOptions | None = N
     """
     options = options or BoundaryOptions()
     _zone_crs(options)
+    _check_row_width(options)
     if not isinstance(obj, dict) or "type" not in obj:
         raise refuse("E_GEOMETRY_INVALID", "geometry 须为 GeoJSON 对象", "geometry must be a GeoJSON object")
     if obj["type"] == "FeatureCollection":

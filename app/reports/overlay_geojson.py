@@ -29,7 +29,8 @@ def overlay_feature_collection(result: OverlayResult, footprint: Footprint) -> d
     return {"type": "FeatureCollection", "features": features, "ecoredline": {
         "footprint": {"area_m2_gk": echo.area_m2_gk, "area_m2_ellipsoidal": echo.area_m2_ellipsoidal,
                       "gk_epsg": echo.gk_epsg, "crs_detected": echo.crs_detected, "crs_source": echo.crs_source,
-                      "parts": echo.parts, "input_sha256": echo.input_sha256,
+                      "parts": echo.parts, "input_sha256": echo.input_sha256, "linear": echo.linear,
+                      "row_width_m": echo.row_width_m,
                       "geometry": json.loads(shapely.to_geojson(footprint.geometry))},
         "layers": [asdict(x) for x in result.layers],
         "layer_versions": result.versions,
