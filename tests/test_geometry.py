@@ -127,11 +127,17 @@ def _grid(n: int, per_edge: int = 4) -> list:
     return cells
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "in halves"])
 @pytest.mark.parametrize("case", ["coverage", "coverage with a gap", "one cell overlaps", "unmatched edge",
                                   "edge moved by 1 mm", "one cell inside another", "a cell twice"])
-def test_dissolve_of_tiled_parcels_equals_the_overlay_union(case, monkeypatch):
-    """Parcels that tile the land take GEOS's coverage union; anything else the overlay union. Both give
-    the overlay union's answer, and the overlay union is used exactly when the parcels are no coverage."""
+def test_dissolve_of_tiled_parcels_equals_the_overlay_union(case, split, monkeypatch):
+    """Parcels that tile the land take GEOS's coverage union (a big group in two halves on two threads);
+    anything else the overlay union. Both give the overlay union's answer, and the overlay union is used
+    exactly when the parcels are no coverage."""
+    monkeypatch.setattr(geometry, "COVERAGE_SPLIT_MIN", 16 if split else 10**9)
+    halves = []
+    real_coverage = shapely.coverage_union_all
+    monkeypatch.setattr(shapely, "coverage_union_all", lambda g, **kw: halves.append(len(g)) or real_coverage(g, **kw))
     cells = _grid(10)
     if case == "coverage with a gap":
         cells.pop(55)
@@ -158,6 +164,12 @@ def test_dissolve_of_tiled_parcels_equals_the_overlay_union(case, monkeypatch):
     assert shapely.symmetric_difference(out, expected).area < 1e-9
     assert out.area == pytest.approx(expected.area, rel=1e-12)
     assert bool(overlay_unions) == (not case.startswith("coverage"))
+    if not split:
+        assert len(halves) == 1
+    elif case.startswith("coverage"):
+        assert len(halves) == 3  # west, east, and the two together
+    else:
+        assert len(halves) >= 2  # both halves tried (GEOS may refuse one as no coverage)
 
 
 @settings(max_examples=40, deadline=None)
