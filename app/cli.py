@@ -225,15 +225,20 @@ def _boundary_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _read_options(s: Any, boundary: dict[str, Any], facts: dict[str, Any] | None = None) -> Any:
-    """``BoundaryOptions`` from ``_boundary_options``' values; a screening's project facts may also say
-    ``linear`` and ``row_width_m`` (as the API's ``project.attributes`` do)."""
+    """``BoundaryOptions`` from ``_boundary_options``' values. A screening's project facts may say
+    ``linear`` and ``row_width_m`` instead, as the API's ``project.attributes`` do (then both are needed,
+    as there); ``--row-width-m`` says both at once and goes into the facts, so the record shows what
+    the lines were buffered by."""
     from app.ingest.boundary import BoundaryOptions
 
-    facts = facts or {}
+    facts = {} if facts is None else facts
     width = boundary.pop("row_width_m")
-    if width is None:
-        width = facts.get("row_width_m")
-    return BoundaryOptions(**boundary, linear=bool(facts.get("linear")) or width is not None, row_width_m=width,
+    if width is not None:
+        if facts.get("row_width_m", width) != width:
+            raise InputRefused("E_REQUEST_INVALID", "--row-width-m 与 --attr row_width_m 不一致",
+                               "--row-width-m and --attr row_width_m disagree")
+        facts.update(linear=True, row_width_m=width)
+    return BoundaryOptions(**boundary, linear=bool(facts.get("linear")), row_width_m=facts.get("row_width_m"),
                            max_bytes=s.max_upload_mb << 20)
 
 

@@ -741,9 +741,11 @@ def sample_boundary_txt(redline: BaseGeometry, width_m: float = 600.0, height_m:
     redline's edge: a sample planners can try the page with (示意数据, like the layers)."""
     from pyproj import Transformer
 
+    from app.domain.crs import gk3_epsg, gk3_zone_of
+
     edge = redline.boundary.interpolate(0.3, normalized=True)
-    zone = round(edge.x / 3)
-    epsg = 4513 + zone - 25
+    epsg = gk3_epsg(edge.x, prefixed=True)
+    zone, _prefixed = gk3_zone_of(epsg)
     tr = Transformer.from_crs(4490, epsg, always_xy=True)
     e, n = tr.transform(edge.x, edge.y)
     corners = [(n + height_m / 2, e - width_m / 2), (n + height_m / 2, e + width_m / 2),

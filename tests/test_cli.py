@@ -165,6 +165,10 @@ def test_overlay_and_screen_read_lines_with_a_right_of_way(env, tmp_path: Path):
     r = run(["screen", str(road), "--industry", "E4812", "--action", "new", "--row-width-m", "20", "--json"], env)
     record = json.loads(r.stdout)
     assert record["footprint"]["linear"] and record["footprint"]["area_m2_gk"] == pytest.approx(1000 * 20, rel=1e-6)
+    assert record["project"]["attributes"]["row_width_m"] == 20  # the record says what it was buffered by
+    r = run(["screen", str(road), "--industry", "E4812", "--action", "new", "--row-width-m", "20",
+             "--attr", "row_width_m=30"], env)
+    assert r.returncode == 2 and "E_REQUEST_INVALID" in r.stderr
     for args, code in (([], "E_GEOMETRY_NOT_POLYGON"), (["--row-width-m", "0"], "E_REQUEST_INVALID")):
         r = run(["overlay", str(road), *args], env)
         assert r.returncode == 2 and f"错误 {code}" in r.stderr and f"Error {code}" in r.stderr, r.stderr

@@ -251,3 +251,20 @@ def test_pieces_still_tile_their_feature_in_the_gk_plane():
     assert shapely.area(pieces_gk).sum() == pytest.approx(feature_gk.area, rel=1e-9)
     gaps = shapely.difference(feature_gk, shapely.union_all(pieces_gk)).area
     assert gaps < 1.0  # m², of 11,300 km²
+
+
+def test_every_cgcs2000_gk_code_maps_to_its_zone_and_back():
+    """EPSG:4491–4554 (3° and 6° zones, with and without the zone prefix) against PROJ's own definitions:
+    the central meridian and false easting say the zone, the width and the prefix."""
+    from pyproj import CRS
+
+    from app.domain.crs import cgcs2000_gk_epsg, gk_zone_of
+
+    for code in range(4491, 4555):
+        zone, width, prefixed = gk_zone_of(code)
+        params = {p.name: p.value for p in CRS.from_epsg(code).coordinate_operation.params}
+        cm = zone * 3 if width == 3 else zone * 6 - 3
+        assert params["Longitude of natural origin"] == cm, code
+        assert params["False easting"] == (zone * 1_000_000 if prefixed else 0) + 500_000, code
+        assert cgcs2000_gk_epsg(zone, width, prefixed) == code
+    assert gk_zone_of(4490) is None and gk_zone_of(4555) is None and gk_zone_of("EPSG:4544") is None

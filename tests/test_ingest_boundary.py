@@ -429,3 +429,24 @@ def test_points_added_on_long_edges_do_not_count_against_the_vertex_limit(tmp_pa
     with pytest.raises(EcoError) as ei:
         read_boundary(_gpkg(tmp_path, [many], epsg), "parcels.gpkg", BoundaryOptions(max_vertices=10))
     assert ei.value.code == "E_TOO_MANY_VERTICES"
+
+
+def test_attribute_values_keep_their_meaning(tmp_path: Path):
+    """Shapefile/GeoPackage attributes in the echo: dates and times as ISO 8601 text, numbers as numbers,
+    gaps (NaN, NaT, null) left out, names in the label."""
+    import datetime as dt
+
+    from app.ingest.vector import column_values
+
+    df = gpd.GeoDataFrame({
+        "名称": ["甲", None], "面积": [1.5, float("nan")], "编号": [7, 8], "在册": [True, False],
+        "日期": pd.to_datetime(["2024-01-02 03:04:05", None]),
+    }, geometry=[gk_box(0, 0, 100), gk_box(200, 0, 100)], crs=GK)
+    path = tmp_path / "parcels.gpkg"
+    df.to_file(path, driver="GPKG")
+    fp = read_boundary(path.read_bytes(), "parcels.gpkg")
+    first, second = (p.attributes for p in fp.echo.parcels)
+    assert first == {"名称": "甲", "面积": 1.5, "编号": 7, "在册": True, "日期": "2024-01-02T03:04:05"}
+    assert second == {"编号": 8, "在册": False} and fp.echo.parcels[0].name == "甲" and fp.echo.parcels[1].name is None
+    assert column_values(np.array(["2024-01-02", "NaT"], dtype="datetime64[D]")) == ["2024-01-02", None]
+    assert column_values(np.array([dt.date(2024, 1, 2), None, float("nan")], dtype=object)) == [dt.date(2024, 1, 2), None, None]

@@ -25,24 +25,42 @@ def gk3_zone(lon: float) -> int:
     return int(math.floor(lon / 3.0 + 0.5))
 
 
+# CGCS2000 Gauss–Krüger codes: (first code, first zone) by zone width and by zone prefix on the easting
+_GK_CODES = {(3, True): (4513, 25), (3, False): (4534, 25), (6, True): (4491, 13), (6, False): (4502, 13)}
+_GK_ZONES = {3: (25, 45), 6: (13, 23)}  # the zones covering China
+
+
+def cgcs2000_gk_epsg(zone: int, width: int = 3, prefixed: bool = False) -> int:
+    """The EPSG code of a CGCS2000 GK zone (3° zones 25–45: 4513–4533 prefixed, 4534–4554 not;
+    6° zones 13–23: 4491–4501 and 4502–4512)."""
+    first, first_zone = _GK_CODES[(width, prefixed)]
+    return first + zone - first_zone
+
+
+def gk_zone_of(epsg: int | str) -> tuple[int, int, bool] | None:
+    """``(zone, width, prefixed)`` of a CGCS2000 GK code; None for any other CRS."""
+    if isinstance(epsg, int):
+        for (width, prefixed), (first, first_zone) in _GK_CODES.items():
+            lo, hi = _GK_ZONES[width]
+            if first <= epsg <= first + hi - lo:
+                return epsg - first + first_zone, width, prefixed
+    return None
+
+
 def gk3_epsg(lon: float, *, prefixed: bool = False) -> int:
     """The 3° GK zone EPSG code for a longitude (the official plane for areas, e.g. 国土三调)."""
-    zone = min(max(gk3_zone(lon), 25), 45)
-    return (4513 if prefixed else 4534) + zone - 25
+    return cgcs2000_gk_epsg(min(max(gk3_zone(lon), 25), 45), 3, prefixed)
 
 
 def gk3_zone_of(epsg: int | str) -> tuple[int, bool] | None:
     """``(zone, prefixed)`` of a CGCS2000 3° GK code (EPSG:4513–4533 with the zone before the easting,
     4534–4554 without); None for any other CRS."""
-    if isinstance(epsg, int) and 4513 <= epsg <= 4554:
-        prefixed = epsg <= 4533
-        return epsg - (4513 if prefixed else 4534) + 25, prefixed
-    return None
+    found = gk_zone_of(epsg)
+    return (found[0], found[2]) if found is not None and found[1] == 3 else None
 
 
 def gk6_epsg(lon: float, *, prefixed: bool = False) -> int:
-    zone = min(max(int(math.floor(lon / 6.0)) + 1, 13), 23)
-    return (4491 if prefixed else 4502) + zone - 13
+    return cgcs2000_gk_epsg(min(max(int(math.floor(lon / 6.0)) + 1, 13), 23), 6, prefixed)
 
 
 @lru_cache(maxsize=128)

@@ -23,7 +23,15 @@ import numpy as np
 import shapely
 
 from app.domain.catalog import plain_value
-from app.domain.crs import STORAGE_EPSG, gcj02_to_wgs84, gk3_epsg, gk3_zone_of, in_china, transformer
+from app.domain.crs import (
+    STORAGE_EPSG,
+    cgcs2000_gk_epsg,
+    gcj02_to_wgs84,
+    gk3_epsg,
+    gk3_zone_of,
+    in_china,
+    transformer,
+)
 from app.domain.footprint import Footprint, FootprintEcho, Parcel
 from app.domain.geometry import dissolve, ellipsoidal_area, from_crs, probe_gk_epsg, to_gk, to_storage
 from app.ingest.archive import safe_extract
@@ -100,8 +108,8 @@ MAX_ROW_WIDTH_M = 1_000.0
 
 def _check_row_width(options: BoundaryOptions) -> None:
     width = options.row_width_m
-    if width is not None and not (isinstance(width, (int, float)) and math.isfinite(width)
-                                  and 0 < width <= MAX_ROW_WIDTH_M):
+    if width is not None and not (isinstance(width, (int, float)) and not isinstance(width, bool)
+                                  and math.isfinite(width) and 0 < width <= MAX_ROW_WIDTH_M):
         raise refuse("E_REQUEST_INVALID", f"row_width_m（用地宽度）须为 0–{MAX_ROW_WIDTH_M:g} 米之间的数值",
                      f"row_width_m (right-of-way width) must be a number of metres in (0, {MAX_ROW_WIDTH_M:g}]")
 
@@ -113,7 +121,7 @@ def _zone_crs(options: BoundaryOptions) -> str | None:
         if not 25 <= options.zone <= 45:
             raise refuse("E_ZONE_INVALID", f"带号 {options.zone} 不是中国范围内的 3° 带（25–45）",
                          f"Zone {options.zone} is not a 3° zone in China (25–45)", zone=options.zone)
-        return f"EPSG:{4534 + options.zone - 25}"
+        return f"EPSG:{cgcs2000_gk_epsg(options.zone)}"
     return None
 
 
@@ -395,7 +403,7 @@ class _Shaped:
 def _source_plane(src: int | str) -> int | None:
     """The 3° GK plane (EPSG:4534–4554) the source coordinates already lie in, zone prefix or not."""
     zone = gk3_zone_of(src)
-    return 4534 + zone[0] - 25 if zone else None
+    return cgcs2000_gk_epsg(zone[0]) if zone else None
 
 
 def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: BoundaryOptions,

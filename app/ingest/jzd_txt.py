@@ -27,7 +27,7 @@ from pyproj.crs.coordinate_operation import ToWGS84Transformation
 from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from app.domain.crs import STORAGE_EPSG, gk3_epsg, in_china, transformer
+from app.domain.crs import STORAGE_EPSG, cgcs2000_gk_epsg, gk3_epsg, gk_zone_of, in_china, transformer
 from app.domain.errors import InputRefused
 
 __all__ = ["JzdFile", "JzdParcel", "TxtWarning", "parse_jzd_txt"]
@@ -99,12 +99,6 @@ _WARN_CAP = 50  # per code; the rest are summarised in one warning
 
 def _zone_ok(zone: int, width: int) -> bool:
     return 25 <= zone <= 45 if width == 3 else 13 <= zone <= 23
-
-
-def _cgcs2000_epsg(zone: int, width: int, prefixed: bool) -> int:
-    if width == 3:
-        return (4513 if prefixed else 4534) + zone - 25
-    return (4491 if prefixed else 4502) + zone - 13
 
 
 def _central_meridian(zone: int, width: int) -> int:
@@ -558,7 +552,7 @@ class _Parser:
                 self.warn("W_TXT_PARAMETERS_IGNORED", None,
                           f"坐标系为 CGCS2000，文件头中的转换参数“{raw}”未使用。",
                           f"The coordinate system is CGCS2000; the header's 转换参数 '{raw}' was not used.")
-            crs = f"EPSG:{_cgcs2000_epsg(zone, width, prefixed)}"
+            crs = f"EPSG:{cgcs2000_gk_epsg(zone, width, prefixed)}"
         else:
             crs = self.old_datum_crs(datum, E, N, zone=zone, width=width, prefixed=prefixed)
         self.check_in_china(crs, E, N, datum)
@@ -768,11 +762,8 @@ class _Parser:
         prefixed = False
         m = re.fullmatch(r"EPSG:(\d+)", crs.upper())
         code = int(m.group(1)) if m else None
-        if code is not None and 4491 <= code <= 4554:
-            if code <= 4512:
-                width, prefixed, zone = 6, code <= 4501, 13 + (code - 4491 if code <= 4501 else code - 4502)
-            else:
-                width, prefixed, zone = 3, code <= 4533, 25 + (code - 4513 if code <= 4533 else code - 4534)
+        if code is not None and gk_zone_of(code) is not None:
+            zone, width, prefixed = gk_zone_of(code)
         elif not geographic:
             prefixed = float(E.min()) >= 1e7
             hz, _ = self.header_zone()

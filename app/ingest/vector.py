@@ -177,6 +177,8 @@ def column_values(col: np.ndarray) -> list[Any]:
         return values
     if kind in "fc":
         return [None if v != v else v for v in values]
+    if kind == "M":  # dates and times as ISO 8601 text, one format wherever they end up (NaT: None)
+        return [v.isoformat() if hasattr(v, "isoformat") else None if v is None else str(v) for v in values]
     return [v if type(v) is str else None if _missing(v) else v for v in values]
 
 
