@@ -336,6 +336,40 @@ def _eventually(check, seconds: float = 3.0):
         time.sleep(0.01)
 
 
+def test_embedded_current_versions_are_cached_and_follow_every_writer(tmp_path, catalog):
+    """The embedded store keeps the current versions per connection while SQLite's data_version says no
+    one else has committed: its own publishes, another store on the same file (the CLI beside a server),
+    another thread's connection and a hand-written UPDATE are all seen at once."""
+    import sqlite3
+    import threading
+
+    from app.store.embedded import EmbeddedStore
+
+    st = make_store("embedded", tmp_path, catalog)
+    other = EmbeddedStore(tmp_path / "store.gpkg", catalog)
+    try:
+        st.publish("redline", layer_data([gk_box(0, 0, 100)], ["a"]), PROV)
+        assert st.current_versions()["redline"][1] == "redline.v1"
+        cached = st._local.versions
+        assert st.current_versions()["redline"][1] == "redline.v1" and st._local.versions is cached  # from memory
+        st.publish("redline", layer_data([gk_box(0, 0, 150)], ["a2"]), PROV)  # its own connection: no data_version
+        assert st.current_versions()["redline"][1] == "redline.v2"
+        other.publish("redline", layer_data([gk_box(0, 0, 200)], ["b"]), PROV)
+        assert st.current_versions()["redline"][1] == "redline.v3"
+        done = []
+        threading.Thread(target=lambda: done.append(
+            st.publish("redline", layer_data([gk_box(0, 0, 300)], ["c"]), PROV))).start()
+        assert _eventually(lambda: bool(done)) and st.current_versions()["redline"][1] == "redline.v4"
+        with sqlite3.connect(tmp_path / "store.gpkg") as con:  # a hand-written rollback
+            con.execute("UPDATE er_layer SET current_version = 'redline.v1' WHERE id = 'redline'")
+        assert st.current_versions()["redline"][1] == "redline.v1"
+        st.current_versions()["redline"] = ("x", "y")  # an answer is the caller's own copy
+        assert st.current_versions()["redline"][1] == "redline.v1"
+    finally:
+        other.close()
+        st.close()
+
+
 def test_postgis_current_versions_are_cached_and_follow_every_writer(tmp_path, catalog, pg_url):
     """The PostGIS store answers the current versions from memory and drops them when the database
     announces a change (trigger → NOTIFY): a publish by another process, a hand-written UPDATE, and a

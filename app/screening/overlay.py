@@ -72,7 +72,8 @@ def overlay(
 ) -> OverlayResult:
     targets = layer_versions(store, pinned)
     if layers is not None:
-        targets = {k: v for k, v in targets.items() if k in set(layers)}
+        wanted = set(layers)
+        targets = {k: v for k, v in targets.items() if k in wanted}
     versions = {layer: vid for layer, (_kind, vid) in targets.items()}
     kinds = {layer: kind for layer, (kind, _vid) in targets.items()}
     epsg = footprint.echo.gk_epsg

@@ -286,6 +286,8 @@ class EmbeddedStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            self._versions_changed()
         return self.get_version(vid)
 
     def _update_extent(self, con: sqlite3.Connection) -> None:
@@ -474,8 +476,20 @@ class EmbeddedStore:
         return PieceIndex.build(pieces, piece_fid, attrs, areas)
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
-        rows = self._con.execute("SELECT id, kind, current_version FROM er_layer WHERE current_version IS NOT NULL")
-        return {r[0]: (r[1], r[2]) for r in rows}
+        """Kept per connection while SQLite's ``data_version`` says no other connection has committed (a
+        third of the query's cost); this connection's own publishes drop it (``_versions_changed``)."""
+        con = self._con
+        seen = con.execute("PRAGMA data_version").fetchone()[0]
+        known = getattr(self._local, "versions", None)
+        if known is not None and known[0] == seen:
+            return dict(known[1])
+        rows = con.execute("SELECT id, kind, current_version FROM er_layer WHERE current_version IS NOT NULL")
+        versions = {r[0]: (r[1], r[2]) for r in rows}
+        self._local.versions = (seen, versions)
+        return dict(versions)
+
+    def _versions_changed(self) -> None:
+        self._local.versions = None
 
     def candidate_pieces(
         self,

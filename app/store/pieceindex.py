@@ -55,7 +55,9 @@ class PieceIndex:
         a budget has room for that many more vertices)."""
         if len(self.pieces) == 0:
             return []
-        hits = self.tree.query(window) if window is not None else self.tree.query(geometry, predicate="intersects")
+        # (a one-element array: for a single geometry shapely reshapes it with numpy, 1.6 µs of 2.7)
+        hits = self.tree.query(np.array([window]))[1] if window is not None else \
+            self.tree.query(geometry, predicate="intersects")
         plane = self.plane(gk_epsg, room) if gk_epsg is not None and len(hits) else None
         out = []
         for i in np.sort(hits):
