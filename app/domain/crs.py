@@ -30,6 +30,12 @@ _GK_CODES = {(3, True): (4513, 25), (3, False): (4534, 25), (6, True): (4491, 13
 _GK_ZONES = {3: (25, 45), 6: (13, 23)}  # the zones covering China
 
 
+def gk_zone_in_china(zone: int, width: int = 3) -> bool:
+    """Whether ``zone`` is a ``width``° GK zone over China (3°: 25–45, 6°: 13–23)."""
+    lo, hi = _GK_ZONES[width]
+    return lo <= zone <= hi
+
+
 def cgcs2000_gk_epsg(zone: int, width: int = 3, prefixed: bool = False) -> int:
     """The EPSG code of a CGCS2000 GK zone (3° zones 25–45: 4513–4533 prefixed, 4534–4554 not;
     6° zones 13–23: 4491–4501 and 4502–4512)."""
@@ -41,8 +47,7 @@ def gk_zone_of(epsg: int | str) -> tuple[int, int, bool] | None:
     """``(zone, width, prefixed)`` of a CGCS2000 GK code; None for any other CRS."""
     if isinstance(epsg, int):
         for (width, prefixed), (first, first_zone) in _GK_CODES.items():
-            lo, hi = _GK_ZONES[width]
-            if first <= epsg <= first + hi - lo:
+            if gk_zone_in_china(epsg - first + first_zone, width):
                 return epsg - first + first_zone, width, prefixed
     return None
 
@@ -102,11 +107,11 @@ def infer_crs(minx: float, miny: float, maxx: float, maxy: float) -> CrsGuess | 
             continue
         if not (100_000 <= e0 - z0 * 1_000_000 and e1 - z1 * 1_000_000 <= 900_000):
             continue
-        if 25 <= z0 <= 45:
-            epsg = 4513 + z0 - 25
+        if gk_zone_in_china(z0):
+            epsg = cgcs2000_gk_epsg(z0, 3, True)
             kind = f"3° 分带第 {z0} 带"
-        elif 13 <= z0 <= 23:
-            epsg = 4491 + z0 - 13
+        elif gk_zone_in_china(z0, 6):
+            epsg = cgcs2000_gk_epsg(z0, 6, True)
             kind = f"6° 分带第 {z0} 带"
         else:
             continue

@@ -29,6 +29,7 @@ from app.domain.crs import (
     gcj02_to_wgs84,
     gk3_epsg,
     gk3_zone_of,
+    gk_zone_in_china,
     in_china,
     transformer,
 )
@@ -118,7 +119,7 @@ def _zone_crs(options: BoundaryOptions) -> str | None:
     if options.crs:
         return options.crs
     if options.zone is not None:
-        if not 25 <= options.zone <= 45:
+        if not gk_zone_in_china(options.zone):
             raise refuse("E_ZONE_INVALID", f"带号 {options.zone} 不是中国范围内的 3° 带（25–45）",
                          f"Zone {options.zone} is not a 3° zone in China (25–45)", zone=options.zone)
         return f"EPSG:{cgcs2000_gk_epsg(options.zone)}"
@@ -143,7 +144,7 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
     if suffix in (".kml", ".kmz") or data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
         _guard_kml(data, suffix, options)  # any XML, whatever its name says: GDAL picks drivers by content
     # a big upload's digest on the other core while GDAL reads it (hashlib lets go of the GIL)
-    with ThreadPoolExecutor(1) if len(data) > _HASH_BESIDE_BYTES else _Inline() as bg:
+    with _beside(len(data) > _HASH_BESIDE_BYTES) as bg:
         digest = bg.submit(lambda: hashlib.sha256(data).hexdigest())
         if suffix == ".txt":
             raw = _from_txt(data, options)
@@ -277,8 +278,7 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
                       file_source="prj" if raw.driver == "ESRI Shapefile" else "header",
                       accept_datum_approximation=options.accept_datum_approximation)
     # column by column: a cadastral export has tens of thousands of parcels
-    columns = [c if all(v is None or type(v) in _PLAIN for v in c) else [None if v is None else plain_value(v) for v in c]
-               for c in raw.columns]
+    columns = [[v if v is None or type(v) in _PLAIN else plain_value(v) for v in c] for c in raw.columns]
     labels: list[Any] = [None] * len(raw.geoms)
     for f, col in zip(raw.fields, columns, strict=True):
         if f.lower() in ("name", "名称", "dkmc", "地块名称"):
@@ -317,11 +317,11 @@ class _Inline:
         return done
 
 
-def _beside(nverts: int) -> ThreadPoolExecutor | _Inline:
-    """A second thread for the jobs that can run beside the union (GEOS and PROJ release the GIL), for
-    big uploads only: for small ones a new thread costs more than it saves, as it sets pyproj's
+def _beside(big: bool) -> ThreadPoolExecutor | _Inline:
+    """A second thread for jobs that can run beside the main work (GEOS, PROJ and hashlib release the
+    GIL), for big uploads only: for small ones a new thread costs more than it saves, as it sets pyproj's
     transformations up again (~3 ms each)."""
-    return ThreadPoolExecutor(1) if nverts > _PARALLEL_VERTICES else _Inline()
+    return ThreadPoolExecutor(1) if big else _Inline()
 
 
 def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
@@ -431,7 +431,7 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         return None
     identity = lambda g: g  # noqa: E731 — lines are buffered in the plane itself
     polys = _polygons(work, identity, identity, options, repairs)
-    with _beside(nverts) as bg:
+    with _beside(nverts > _PARALLEL_VERTICES) as bg:
         parcel_areas = bg.submit(shapely.area, polys)
         dissolved = dissolve(polys)
         centre = from_crs(shapely.centroid(dissolved), src, STORAGE_EPSG)
@@ -490,7 +490,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
                       options, repairs)
     # big uploads: parcel areas in the zone of the parcels' centre while the union runs; the footprint's
     # zone below is almost always the same, and is checked
-    with _beside(nverts) as bg:
+    with _beside(nverts > _PARALLEL_VERTICES) as bg:
         parcel_areas = bg.submit(lambda: shapely.area(to_gk(polys, buffer_epsg)))
         dissolved = dissolve(polys)
         epsg = probe_gk_epsg(dissolved)  # the zone the stores and the overlay measure in

@@ -27,7 +27,15 @@ from pyproj.crs.coordinate_operation import ToWGS84Transformation
 from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from app.domain.crs import STORAGE_EPSG, cgcs2000_gk_epsg, gk3_epsg, gk_zone_of, in_china, transformer
+from app.domain.crs import (
+    STORAGE_EPSG,
+    cgcs2000_gk_epsg,
+    gk3_epsg,
+    gk_zone_in_china,
+    gk_zone_of,
+    in_china,
+    transformer,
+)
 from app.domain.errors import InputRefused
 
 __all__ = ["JzdFile", "JzdParcel", "TxtWarning", "parse_jzd_txt"]
@@ -95,10 +103,6 @@ _DATUM_ELLPS = {XIAN80: "IAU76", BEIJING54: "krass"}
 _NORTH_MIN, _NORTH_MAX = 300_000.0, 6_100_000.0  # GK northings in China (Nansha ≈ 0.4e6, Mohe ≈ 5.9e6)
 _EAST_MIN, _EAST_MAX = 100_000.0, 900_000.0  # 500 km false easting ± 400 km
 _WARN_CAP = 50  # per code; the rest are summarised in one warning
-
-
-def _zone_ok(zone: int, width: int) -> bool:
-    return 25 <= zone <= 45 if width == 3 else 13 <= zone <= 23
 
 
 def _central_meridian(zone: int, width: int) -> int:
@@ -563,7 +567,7 @@ class _Parser:
         width, width_explicit, width_raw = self.zone_width()
         hz, hz_raw = self.header_zone()
         if prefix_zone is not None:
-            pw = 6 if 13 <= prefix_zone <= 23 else 3
+            pw = 6 if gk_zone_in_china(prefix_zone, 6) else 3
             if width_explicit and width != pw:
                 self.warn("W_TXT_ZONE_MISMATCH", None,
                           f"文件头几度分带为“{width_raw}”，但 Y 坐标的带号前缀 {prefix_zone} 属于 {pw}° 分带，按 {pw}° 带读取。",
@@ -606,9 +610,9 @@ class _Parser:
                           "Y 坐标没有带号前缀（如 39567890.456 中的 39），文件头也没有填写带号，无法确定中央经线。" + fix_zh,
                           "The Y coordinates carry no zone prefix (like the 39 in 39567890.456) and the header "
                           "has no 带号, so the central meridian is unknown. " + fix_en)
-        if not width_explicit and not _zone_ok(zone, width) and _zone_ok(zone, 6):
+        if not width_explicit and not gk_zone_in_china(zone, width) and gk_zone_in_china(zone, 6):
             width = 6
-        if not _zone_ok(zone, width):
+        if not gk_zone_in_china(zone, width):
             hint_zh = hint_en = ""
             if 72 <= zone <= 138:
                 hint_zh = f"若 {zone} 是中央经线，3° 带号应为 {round(zone / 3)}，6° 带号应为 {round((zone + 3) / 6)}。"
@@ -762,8 +766,8 @@ class _Parser:
         prefixed = False
         m = re.fullmatch(r"EPSG:(\d+)", crs.upper())
         code = int(m.group(1)) if m else None
-        if code is not None and gk_zone_of(code) is not None:
-            zone, width, prefixed = gk_zone_of(code)
+        if code is not None and (found := gk_zone_of(code)) is not None:
+            zone, width, prefixed = found
         elif not geographic:
             prefixed = float(E.min()) >= 1e7
             hz, _ = self.header_zone()
@@ -1128,7 +1132,7 @@ def _gk_reading(nr: tuple[float, float], er: tuple[float, float]) -> tuple[bool,
         return False, None
     if er[0] >= 1e7 and er[1] < 1e8:
         z0, z1 = int(er[0] // 1e6), int(er[1] // 1e6)
-        if z0 == z1 and (13 <= z0 <= 23 or 25 <= z0 <= 45) and \
+        if z0 == z1 and (gk_zone_in_china(z0, 6) or gk_zone_in_china(z0)) and \
                 _EAST_MIN <= er[0] - z0 * 1e6 and er[1] - z0 * 1e6 <= _EAST_MAX:
             return True, z0
         return False, None

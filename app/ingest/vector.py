@@ -119,7 +119,7 @@ class RawVector:
     """What GDAL read, before CRS resolution and repair."""
 
     geoms: np.ndarray
-    columns: list[list[Any]]  # one per field: JSON-friendly values, None where the file has none
+    columns: list[list[Any]]  # one per field: Python values (dates as ISO text), None where the file has none
     fields: list[str]
     file_crs: str | None
     driver: str
