@@ -268,3 +268,39 @@ def test_every_cgcs2000_gk_code_maps_to_its_zone_and_back():
         assert params["False easting"] == (zone * 1_000_000 if prefixed else 0) + 500_000, code
         assert cgcs2000_gk_epsg(zone, width, prefixed) == code
     assert gk_zone_of(4490) is None and gk_zone_of(4555) is None and gk_zone_of("EPSG:4544") is None
+
+
+def test_only_geometry_wide_enough_for_a_long_edge_is_looked_at():
+    """An edge is no longer than its geometry's box is across: what cannot hold a long edge is returned as
+    it is, the rest is cut as before, including a diagonal edge in a box whose sides are short."""
+    small = shapely.box(0, 0, 100, 100)  # 141 m across
+    square = shapely.box(0, 0, 150, 150)  # 212 m across, every edge 150 m: nothing to cut
+    strip = shapely.box(0, 0, 1000, 10)
+    d = 200.5 / np.sqrt(2)
+    wedge = shapely.Polygon([(0, 0), (d, 0), (0, d)])  # sides 141.8 m, hypotenuse 200.5 m
+    out = geometry.cut_long_edges(np.array([small, square, strip, wedge, None], dtype=object), 200.0)
+    assert out[0] is small and out[4] is None
+    assert shapely.equals_exact(out[1], square, 0)
+    assert shapely.get_num_coordinates(out[2]) == 5 + 2 * 4  # each 1,000 m side in five
+    assert shapely.get_num_coordinates(out[3]) == 4 + 1
+    assert geometry.cut_long_edges(small, 200.0) is small
+
+
+@pytest.mark.parametrize("epsg, x0", [(4544, 380_000), (4529, 41_640_000)], ids=["3° plane", "zone prefix"])
+def test_ellipsoidal_area_from_the_plane_agrees_with_geodesic_areas(epsg, x0):
+    """Parcels measured by the plane's areal scale at their centroids, a part wider than 2 km vertex by
+    vertex: each agrees with pyproj's geodesic area of the same shape in lon/lat."""
+    from pyproj import Geod
+
+    rng = np.random.default_rng(5)
+    a = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    cx, cy = x0 + rng.uniform(0, 150_000, 300), 3_300_000 + rng.uniform(0, 150_000, 300)
+    r = rng.uniform(20, 400, 300)[:, None] * (1 + 0.2 * np.sin(3 * a))[None, :]
+    parcels = shapely.polygons(np.stack([cx[:, None] + r * np.cos(a), cy[:, None] + r * np.sin(a)], -1))
+    wide = shapely.segmentize(shapely.box(x0, 3_500_000, x0 + 150_000, 3_650_000), 100)
+    geod = Geod(ellps="GRS80")
+    for parts in (parcels, np.array([wide], dtype=object)):
+        lonlat = geometry.reproject(parts, epsg, 4490)
+        expected = sum(abs(geod.geometry_area_perimeter(g)[0]) for g in lonlat)
+        assert geometry.ellipsoidal_area_in_plane(parts, epsg) == pytest.approx(expected, rel=1e-7)
+        assert shapely.area(parts).sum() != pytest.approx(expected, rel=1e-5)  # the plane's scale is real

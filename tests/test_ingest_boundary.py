@@ -340,12 +340,19 @@ def _gpkg(tmp_path: Path, geoms, epsg: int) -> bytes:
     return path.read_bytes()
 
 
+@pytest.mark.parametrize("threads", [False, True], ids=["small", "as a big upload, on threads"])
 @pytest.mark.parametrize("epsg,shift", [(4544, 0.0), (4523, 35_000_000.0)], ids=["zone 35", "zone 35, prefixed"])
-def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path, monkeypatch, epsg, shift):
+def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path, monkeypatch, epsg, shift, threads):
     """GK sources of the footprint's own zone are repaired, dissolved and measured in that plane, and
     only the footprint is projected; any other source goes through lon/lat first. Both ways must give
-    the same footprint, areas, parcels and repairs."""
+    the same footprint, areas, parcels and repairs — also when, as for a big upload, the parcels are
+    made, the footprint projected and its areas measured on threads."""
+    import app.domain.geometry as geometry
     import app.ingest.boundary as boundary
+
+    if threads:
+        monkeypatch.setattr(boundary, "_PARALLEL_VERTICES", 0)
+        monkeypatch.setattr(geometry, "CHUNKED_MIN_VERTICES", 0)
 
     def at(g):  # GK metres of zone 35 relative to the test origin, with the zone prefix if asked
         return shapely.transform(g, lambda xy: xy + [shift, 0.0])
@@ -371,6 +378,7 @@ def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path,
     assert a.area_m2_ellipsoidal == pytest.approx(b.area_m2_ellipsoidal, rel=1e-9)
     assert [p.area_m2_gk for p in a.parcels] == pytest.approx([p.area_m2_gk for p in b.parcels], rel=1e-9, abs=1e-6)
     assert [r["code"] for r in a.repairs] == [r["code"] for r in b.repairs] == ["R_MADE_VALID", "R_SLIVERS_DROPPED"]
+    assert [p.name for p in a.parcels] == [p.name for p in b.parcels] == [f"宗地{i}" for i in range(len(geoms))]
     # where edges cross (the dissolve, the repaired bow-tie) the plane path computes the crossing on
     # edges straight in the GK plane, the lon/lat path on edges straight in lon/lat: 0.2 mm apart here
     diff = shapely.symmetric_difference(from_crs(plane.geometry, 4490, 4544), from_crs(lonlat.geometry, 4490, 4544))
@@ -397,11 +405,14 @@ def test_a_gk_source_whose_footprint_lies_in_another_zone_goes_through_lonlat(tm
 def test_a_projected_footprint_is_mended_only_when_its_parts_overlap():
     from app.ingest.boundary import _mend_projected
 
-    apart = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
-    corner = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)])  # touch at a point: valid
-    assert _mend_projected(apart) is apart and _mend_projected(corner) is corner
-    overlapping = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(0.999, 0, 2, 1)])
-    assert not overlapping.is_valid
+    apart = np.array([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
+    corner = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)])  # touch at a point: valid
+    for parts in (apart, corner):  # kept part for part, not united
+        assert shapely.get_parts(_mend_projected(parts)).tolist() == parts.tolist()
+    one = shapely.box(0, 0, 1, 1)
+    assert _mend_projected(np.array([one])) is one
+    overlapping = np.array([shapely.box(0, 0, 1, 1), shapely.box(0.999, 0, 2, 1)])
+    assert not shapely.multipolygons(overlapping).is_valid
     mended = _mend_projected(overlapping)
     assert mended.is_valid and mended.area == pytest.approx(2.0) and len(shapely.get_parts(mended)) == 1
 

@@ -15,7 +15,7 @@ import shapely
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG, in_china
-from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, is_valid, to_storage
+from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, extent, is_valid, to_storage
 from app.domain.models import ImportReport, LayerData
 from app.ingest.vector import read_vector, refuse, resolve_crs, sha256_path
 
@@ -73,7 +73,7 @@ def read_layer_file(
         except Exception as exc:  # PROJ refuses the transformation
             raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                          reason=str(exc)) from None
-    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    x0, y0, x1, y1 = extent(geoms)
     if not (in_china(x0, y0) and in_china(x1, y1)):
         raise refuse("E_OUTSIDE_CHINA", "坐标转换后不在中国范围内，请检查坐标系",
                      "After transformation the layer lies outside China: check the CRS",

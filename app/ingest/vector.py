@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pyproj import CRS
 
 from app.domain.crs import STORAGE_EPSG, infer_crs
 from app.domain.errors import InputRefused
+from app.domain.geometry import extent
 from app.ingest.archive import safe_extract
 from app.ingest.encoding import shapefile_encoding
 
@@ -239,34 +241,46 @@ def describe_crs(crs: CRS, accept_datum_approximation: bool = False) -> tuple[in
     return crs.to_wkt(), crs.name, []
 
 
+@lru_cache(maxsize=256)
+def _read_crs(text: str) -> CRS | None:
+    """A declared CRS (None if PROJ cannot read it), parsed once per text: every GeoJSON the API reads
+    declares the same one, and parsing and describing it cost 40 µs."""
+    try:
+        return CRS.from_user_input(text)
+    except Exception:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _described(text: str, accept_datum_approximation: bool) -> tuple[int | str, str, tuple[str, ...]]:
+    src, detected, notes = describe_crs(_read_crs(text), accept_datum_approximation)
+    return src, detected, tuple(notes)
+
+
 def resolve_crs(
     file_crs: str | None, user_crs: str | None, geoms: np.ndarray, name: str, *, file_source: str = "header",
     accept_datum_approximation: bool = False,
 ) -> CrsResolution:
     """User CRS, else the file's (unless its lon/lat are impossible), else inference from the coordinates."""
     if user_crs:
-        try:
-            crs = CRS.from_user_input(user_crs)
-        except Exception:
-            raise refuse("E_CRS_INVALID", f"无法识别坐标系“{user_crs}”", f"Unknown CRS '{user_crs}'",
-                         crs=user_crs) from None
-        src, detected, notes = describe_crs(crs, accept_datum_approximation)
-        return CrsResolution(src, detected, "user", notes)
+        if _read_crs(user_crs) is None:
+            raise refuse("E_CRS_INVALID", f"无法识别坐标系“{user_crs}”", f"Unknown CRS '{user_crs}'", crs=user_crs)
+        src, detected, notes = _described(user_crs, accept_datum_approximation)
+        return CrsResolution(src, detected, "user", list(notes))
     present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)] if len(geoms) else geoms
     if len(present) == 0:
         raise refuse("E_LAYER_EMPTY", "文件中没有几何", "The file holds no geometry")
-    bounds = shapely.total_bounds(present)
+    bounds = extent(present)
     if file_crs:
-        try:
-            crs = CRS.from_user_input(file_crs)
-        except Exception:
+        crs = _read_crs(file_crs)
+        if crs is None:
             raise refuse("E_CRS_INVALID", f"{name} 声明的坐标系无法识别", f"{name} declares a CRS that cannot be read",
-                         crs=str(file_crs)[:200]) from None
+                         crs=str(file_crs)[:200])
         impossible = crs.is_geographic and not (-180 <= bounds[0] <= bounds[2] <= 180
                                                 and -90 <= bounds[1] <= bounds[3] <= 90)
         if not impossible:
-            src, detected, notes = describe_crs(crs, accept_datum_approximation)
-            return CrsResolution(src, detected, file_source, notes)
+            src, detected, notes = _described(file_crs, accept_datum_approximation)
+            return CrsResolution(src, detected, file_source, list(notes))
         note = f"文件声明 {crs.name}，但坐标不是经纬度：忽略声明，按坐标推断"
     else:
         note = None

@@ -11,6 +11,7 @@ import shapely
 
 from app.domain.catalog import Catalog
 from app.domain.errors import Conflict
+from app.domain.geometry import extent
 from app.domain.models import LayerData, LayerInfo, LayerVersion, Provenance
 
 VERSION_COLS = (
@@ -64,7 +65,7 @@ def data_summary(data: LayerData) -> tuple[tuple[float, float, float, float] | N
     """Bounding box (lon/lat) and vertex count of a layer about to be published."""
     if len(data.geometries) == 0:
         return None, 0
-    bbox = tuple(float(v) for v in shapely.total_bounds(data.geometries))
+    bbox = tuple(float(v) for v in extent(data.geometries))
     return bbox, int(shapely.get_num_coordinates(data.geometries).sum())  # type: ignore[return-value]
 
 
