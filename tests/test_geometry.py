@@ -302,5 +302,22 @@ def test_ellipsoidal_area_from_the_plane_agrees_with_geodesic_areas(epsg, x0):
     for parts in (parcels, np.array([wide], dtype=object)):
         lonlat = geometry.reproject(parts, epsg, 4490)
         expected = sum(abs(geod.geometry_area_perimeter(g)[0]) for g in lonlat)
-        assert geometry.ellipsoidal_area_in_plane(parts, epsg) == pytest.approx(expected, rel=1e-7)
+        assert geometry.ellipsoidal_areas_in_plane(parts, epsg).sum() == pytest.approx(expected, rel=1e-7)
         assert shapely.area(parts).sum() != pytest.approx(expected, rel=1e-5)  # the plane's scale is real
+
+
+def test_gk_areal_scale_agrees_with_proj():
+    """The arithmetic areal scale of the CGCS2000 GK planes against PROJ's own factors, over China's
+    latitudes and a zone's width either side of its meridian (prefixed codes too)."""
+    from pyproj import Proj, Transformer
+
+    from app.domain.crs import gk_areal_scale, gk_false_easting
+
+    rng = np.random.default_rng(3)
+    for epsg, meridian in ((4534, 75.0), (4544, 105.0), (4554, 135.0), (4523, 105.0)):
+        lon, lat = meridian + rng.uniform(-1.6, 1.6, 2000), rng.uniform(16.0, 54.0, 2000)
+        x, y = Transformer.from_crs(4490, epsg, always_xy=True).transform(lon, lat)
+        expected = np.asarray(Proj(f"EPSG:{epsg}").get_factors(lon, lat).areal_scale)
+        got = gk_areal_scale(np.asarray(x) - gk_false_easting(epsg), np.asarray(y))
+        assert np.abs(got / expected - 1).max() < 5e-8
+        assert np.abs(expected - 1).max() > 1e-4  # (the scale is there to be got right)

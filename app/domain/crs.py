@@ -52,6 +52,34 @@ def gk_zone_of(epsg: int | str) -> tuple[int, int, bool] | None:
     return None
 
 
+def gk_false_easting(epsg: int | str) -> float | None:
+    """The easting of a CGCS2000 GK code's central meridian (500 km, after the zone prefix if any)."""
+    found = gk_zone_of(epsg)
+    if found is None:
+        return None
+    zone, _width, prefixed = found
+    return 500_000.0 + (zone * 1_000_000.0 if prefixed else 0.0)
+
+
+# the CGCS2000 ellipsoid: semi-major axis, first eccentricity squared, and the footpoint series' e1
+_A = 6_378_137.0
+_E2 = (1 / 298.257222101) * (2 - 1 / 298.257222101)
+_E1 = (1 - math.sqrt(1 - _E2)) / (1 + math.sqrt(1 - _E2))
+
+
+def gk_areal_scale(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How many times a GK plane enlarges areas at ``x`` metres east of the central meridian and northing
+    ``y``: the square of the point scale (the projection is conformal), from the footpoint latitude's
+    radii. Agrees with PROJ's ``get_factors`` to 2e-8 over every zone from 16° to 54° N and 3.2° either
+    side of the meridian, as plain arithmetic (PROJ's call costs ~90 µs to set up)."""
+    mu = np.asarray(y, dtype=float) / (_A * (1 - _E2 / 4 - 3 * _E2 * _E2 / 64))
+    phi = mu + 1.5 * _E1 * np.sin(2 * mu)  # the footpoint latitude, to a few metres: enough for its radii
+    w = 1 - _E2 * np.sin(phi) ** 2
+    q = np.square(x) * (w * w) / (_A * _A * (1 - _E2))  # x² / (ρν)
+    k = 1 + q / 2 + q * q / 24 + q * q * q / 720
+    return k * k
+
+
 def gk3_epsg(lon: float, *, prefixed: bool = False) -> int:
     """The 3° GK zone EPSG code for a longitude (the official plane for areas, e.g. 国土三调)."""
     return cgcs2000_gk_epsg(min(max(gk3_zone(lon), 25), 45), 3, prefixed)

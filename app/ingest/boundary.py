@@ -40,7 +40,7 @@ from app.domain.geometry import (
     collect,
     dissolve,
     dissolve_parts,
-    ellipsoidal_area_in_plane,
+    ellipsoidal_areas_in_plane,
     extent,
     from_crs,
     is_valid,
@@ -460,7 +460,7 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         if epsg != plane:
             return None
         parts, _ = _drop_slivers(parts, parts, areas, options, repairs)
-        area_ell = bg.submit(ellipsoidal_area_in_plane, parts, src)
+        area_ell = bg.submit(lambda: float(ellipsoidal_areas_in_plane(parts, src).sum()))
         lonlat = np.concatenate(chunked(lambda p: to_storage(p, src), parts))
         footprint = _mend_projected(lonlat)
         if footprint.is_empty:  # nothing with an area survived the projection (never seen; never screened)
@@ -528,7 +528,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         areas_gk = parcel_areas.result() if epsg == buffer_epsg else shapely.area(to_gk(polys, epsg))
         parts_gk = np.concatenate(chunked(lambda p: to_gk(p, epsg), parts))
         kept, kept_gk = _drop_slivers(parts, parts_gk, shapely.area(parts_gk), options, repairs)
-        area_ell = ellipsoidal_area_in_plane(kept_gk, epsg)  # the same vertices: no projection again
+        area_ell = float(ellipsoidal_areas_in_plane(kept_gk, epsg).sum())  # no projection again
     return _Shaped(collect(kept), float(shapely.area(kept_gk).sum()), epsg, area_ell, areas_gk, repairs, added,
                    collect(kept_gk))
 
