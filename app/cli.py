@@ -229,7 +229,7 @@ def _read_options(s: Any, boundary: dict[str, Any], facts: dict[str, Any] | None
     ``linear`` and ``row_width_m`` instead, as the API's ``project.attributes`` do (then both are needed,
     as there); ``--row-width-m`` says both at once and goes into the facts, so the record shows what
     the lines were buffered by."""
-    from app.ingest.boundary import BoundaryOptions
+    from app.ingest.boundary import BoundaryOptions, limits
 
     facts = {} if facts is None else facts
     width = boundary.pop("row_width_m")
@@ -239,7 +239,7 @@ def _read_options(s: Any, boundary: dict[str, Any], facts: dict[str, Any] | None
                                "--row-width-m and --attr row_width_m disagree")
         facts.update(linear=True, row_width_m=width)
     return BoundaryOptions(**boundary, linear=bool(facts.get("linear")), row_width_m=facts.get("row_width_m"),
-                           max_bytes=s.max_upload_mb << 20)
+                           **limits(s))
 
 
 @main.command()

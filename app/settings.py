@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 60_000
     subdivide_max_vertices: int = 256
     max_upload_mb: int = 512
+    boundary_max_parts: int = 1_000
+    """Boundary uploads with more parts than this once dissolved are refused (413 ``E_TOO_MANY_PARTS``).
+    A cadastral export of scattered parcels can have tens of thousands: raise it to screen one whole."""
+    boundary_max_vertices: int = 1_000_000
+    """Boundary uploads with more vertices than this are refused before any work (413
+    ``E_TOO_MANY_VERTICES``); a 50 MB shapefile holds ~2.6 million."""
+    boundary_sliver_m2: float = 1.0
+    """Boundary parts smaller than this (m², GK plane) are dropped, with a note in the echo."""
     piece_cache_vertices: int = 20_000_000
     """PostGIS store: layer versions' overlay pieces kept in each worker's memory up to this many vertices
     in all (~25 bytes each; a version's pieces projected into a GK zone count again); versions no

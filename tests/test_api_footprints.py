@@ -82,3 +82,37 @@ def test_preview_refusals(client, kwargs, status, code):
     r = client.post("/api/footprints/preview", **kwargs)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
+
+
+def test_the_operator_sets_the_boundary_limits(tmp_path: Path, catalog):
+    """``ECOREDLINE_BOUNDARY_MAX_PARTS``/``_MAX_VERTICES``/``_SLIVER_M2`` reach uploads: the same three
+    parcels (one a 0.6 m² sliver) are refused under tight limits, read under the defaults, and the sliver
+    kept when the sliver area is set below it."""
+    from app.store.embedded import EmbeddedStore
+
+    def square(lon: float, side: float) -> dict:
+        d = side / 100_000  # degrees, roughly metres / 1e5
+        return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
+            [[lon, 29.5], [lon + d, 29.5], [lon + d, 29.5 + d], [lon, 29.5 + d], [lon, 29.5]]]}}
+
+    doc = {"geometry": {"type": "FeatureCollection",
+                        "features": [square(103.70, 100), square(103.71, 100), square(103.72, 0.8)]}}
+    store = EmbeddedStore(tmp_path / "s.gpkg", catalog)
+    try:
+        for limits, status, code, parts in (
+                ({}, 200, None, 2),
+                ({"boundary_max_parts": 2, "boundary_sliver_m2": 0.5}, 413, "E_TOO_MANY_PARTS", None),
+                ({"boundary_max_vertices": 14}, 413, "E_TOO_MANY_VERTICES", None),
+                ({"boundary_sliver_m2": 0.5}, 200, None, 3)):
+            settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", **limits)
+            with TestClient(create_app(settings, store=store)) as c:
+                r = c.post("/api/footprints/preview", json=doc)
+            assert r.status_code == status, (limits, r.text)
+            if code:
+                assert r.json()["error"]["code"] == code
+            else:
+                echo = r.json()["footprint"]
+                assert echo["parts"] == parts
+                assert ("R_SLIVERS_DROPPED" in [x["code"] for x in echo["repairs"]]) == (parts == 2)
+    finally:
+        store.close()

@@ -13,7 +13,8 @@ from starlette.datastructures import UploadFile
 from app.api.deps import run_cpu
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
-from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
+from app.ingest.boundary import BoundaryOptions, limits, read_boundary, read_geojson_object
+from app.settings import Settings
 
 router = APIRouter(prefix="/api/footprints", tags=["footprints"])
 
@@ -34,7 +35,7 @@ def _bad(code: str, zh: str, en: str, status: int = 422) -> InputRefused:
     return InputRefused(code, zh, en, status=status)
 
 
-def _options(fields: dict[str, Any], project: dict[str, Any] | None, max_bytes: int) -> BoundaryOptions:
+def _options(fields: dict[str, Any], project: dict[str, Any] | None, settings: Settings) -> BoundaryOptions:
     attrs = (project or {}).get("attributes") or {}
     if not isinstance(attrs, dict):
         raise _bad("E_PROJECT_INVALID", "project.attributes 须为对象", "project.attributes must be an object")
@@ -56,7 +57,7 @@ def _options(fields: dict[str, Any], project: dict[str, Any] | None, max_bytes: 
         crs=fields.get("crs") or None, zone=number("zone", int), gcj02=flag("gcj02"),
         layer=fields.get("layer") or None, encoding=fields.get("encoding") or None,
         linear=flag("linear"), row_width_m=number("row_width_m"),
-        accept_datum_approximation=flag("accept_datum_approximation"), max_bytes=max_bytes,
+        accept_datum_approximation=flag("accept_datum_approximation"), **limits(settings),
     )
 
 
@@ -79,7 +80,8 @@ def _project(value: Any) -> dict[str, Any] | None:
 
 async def read_upload(request: Request) -> BoundaryUpload:
     """A boundary from a multipart upload (``file`` + options + ``project``) or a JSON ``geometry``."""
-    max_bytes = request.app.state.settings.max_upload_mb << 20
+    settings = request.app.state.settings
+    max_bytes = settings.max_upload_mb << 20
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
         body = await request.body()
@@ -93,7 +95,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
             raise _bad("E_REQUEST_INVALID", "JSON 请求须含 geometry", "A JSON request needs a geometry")
         project = _project(doc.get("project"))
         fields = {k: v for k, v in doc.items() if k not in ("geometry", "project")}
-        options = _options(fields, project, max_bytes)
+        options = _options(fields, project, settings)
         fp = await run_cpu(request, read_geojson_object, doc["geometry"], options)
         return BoundaryUpload(fp, project, json.dumps(doc["geometry"], sort_keys=True).encode(), None, options,
                               fields)
@@ -110,7 +112,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
                    f"The file exceeds the {max_bytes >> 20} MB limit", status=413)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     project = _project(fields.pop("project", None))
-    options = _options(fields, project, max_bytes)
+    options = _options(fields, project, settings)
     fp = await run_cpu(request, read_boundary, data, upload.filename or "upload", options)
     return BoundaryUpload(fp, project, data, upload.filename or "upload", options, fields)
 

@@ -77,6 +77,13 @@ class BoundaryOptions:
     area_tolerance: float = 0.005
 
 
+def limits(settings: Any) -> dict[str, Any]:
+    """The ``BoundaryOptions`` an operator sets (``ECOREDLINE_MAX_UPLOAD_MB``, ``ECOREDLINE_BOUNDARY_*``),
+    for the API and the CLI alike."""
+    return {"max_bytes": settings.max_upload_mb << 20, "max_parts": settings.boundary_max_parts,
+            "max_vertices": settings.boundary_max_vertices, "sliver_m2": settings.boundary_sliver_m2}
+
+
 @dataclass
 class _Raw:
     geoms: np.ndarray
