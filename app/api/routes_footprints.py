@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import shapely
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 
 from app.api.deps import run_cpu
@@ -117,12 +118,23 @@ async def read_upload(request: Request) -> BoundaryUpload:
     return BoundaryUpload(fp, project, data, upload.filename or "upload", options, fields)
 
 
-def footprint_geojson(fp: Footprint) -> dict[str, Any]:
-    """RFC 7946 output: CGCS2000 lon/lat written as CRS84 (a null shift at mapping scale)."""
-    return json.loads(shapely.to_geojson(shapely.set_precision(fp.geometry, 1e-9)))
+def footprint_geojson(fp: Footprint) -> str:
+    """RFC 7946 text: CGCS2000 lon/lat written as CRS84 (a null shift at mapping scale), to 1e-9° (0.1 mm).
+
+    Coordinates are rounded, not snapped with ``set_precision`` (which keeps validity through an
+    overlay: 5.4 s for a 2-million-vertex cadastral footprint, against 0.05 s): this is for display."""
+    return shapely.to_geojson(shapely.transform(fp.geometry, lambda xy: np.round(xy, 9)))
+
+
+def _preview_json(fp: Footprint) -> bytes:
+    """The preview's body, written once: a cadastral upload's echo and footprint run to tens of MB, and
+    FastAPI's generic encoding of them as Python objects took 9 s of a 10 s answer."""
+    echo = json.dumps(fp.echo.to_dict(), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return f'{{"footprint":{echo},"geometry":{footprint_geojson(fp)}}}'.encode()
 
 
 @router.post("/preview")
-async def preview(request: Request) -> dict[str, Any]:
+async def preview(request: Request) -> Response:
+    """The echo and the geometry as GeoJSON (``{"footprint": …, "geometry": …}``), without screening."""
     up = await read_upload(request)
-    return {"footprint": up.footprint.echo.to_dict(), "geometry": footprint_geojson(up.footprint)}
+    return Response(await run_cpu(request, _preview_json, up.footprint), media_type="application/json")

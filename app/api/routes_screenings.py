@@ -33,14 +33,16 @@ async def create_screening(request: Request) -> JSONResponse:
     return JSONResponse(record, status_code=201)
 
 
+# Records are plain JSON already: written straight out, not walked by FastAPI's generic encoder (which took
+# three times as long as the writing for a record holding a large footprint's overlaps)
 @router.get("/api/screenings/{screening_id}")
-def get_screening(screening_id: str, request: Request) -> dict[str, Any]:
-    return screener(request).store.get_screening(screening_id)
+def get_screening(screening_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(screener(request).store.get_screening(screening_id))
 
 
 @router.post("/api/screenings/{screening_id}/rerun")
-def rerun_screening(screening_id: str, request: Request, as_of: str = "recorded") -> dict[str, Any]:
-    return screener(request).rerun(screening_id, as_of)
+async def rerun_screening(screening_id: str, request: Request, as_of: str = "recorded") -> JSONResponse:
+    return JSONResponse(await run_cpu(request, screener(request).rerun, screening_id, as_of))
 
 
 @router.get("/api/industries")
