@@ -345,8 +345,8 @@ def _gpkg(tmp_path: Path, geoms, epsg: int) -> bytes:
 def test_boundaries_shaped_in_their_own_gk_plane_match_the_lonlat_path(tmp_path, monkeypatch, epsg, shift, threads):
     """GK sources of the footprint's own zone are repaired, dissolved and measured in that plane, and
     only the footprint is projected; any other source goes through lon/lat first. Both ways must give
-    the same footprint, areas, parcels and repairs — also when, as for a big upload, the parcels are
-    made, the footprint projected and its areas measured on threads."""
+    the same footprint, areas, parcels and repairs — also when, as for a big upload, the footprint is
+    projected and its areas measured on threads."""
     import app.domain.geometry as geometry
     import app.ingest.boundary as boundary
 

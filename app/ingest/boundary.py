@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +88,7 @@ class _Raw:
     geoms: np.ndarray
     crs: CrsResolution
     format: str
-    # or what makes them: a big vector file's parcels are made in Python beside the shaping in GEOS
-    parcels: list[Parcel] | Callable[[], list[Parcel]] = field(default_factory=list)
+    parcels: list[Parcel] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     encoding: str | None = None
 
@@ -298,7 +296,7 @@ def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str) 
                       file_source="prj" if raw.driver == "ESRI Shapefile" else "header",
                       accept_datum_approximation=options.accept_datum_approximation)
     warnings = [crs_note(n) for n in res.notes]
-    return _Raw(raw.geoms, res, raw.driver or fmt, partial(_vector_parcels, raw), warnings, raw.encoding)
+    return _Raw(raw.geoms, res, raw.driver or fmt, _vector_parcels(raw), warnings, raw.encoding)
 
 
 def _vector_parcels(raw: RawVector) -> list[Parcel]:
@@ -379,14 +377,11 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         else:
             warnings.append(note("W_GCJ02_IGNORED", "坐标不是经纬度，忽略 GCJ-02 声明",
                                  "Coordinates are not lon/lat: the GCJ-02 declaration was ignored"))
-    with _beside(nverts > _PARALLEL_VERTICES) as bg:
-        made = bg.submit(raw.parcels) if callable(raw.parcels) else None
-        plane = _source_plane(src)
-        shaped = _shape_in_source_plane(geoms[present], src, plane, options, nverts) if plane is not None else None
-        if shaped is None:
-            shaped = _shape_in_lonlat(geoms[present], raw.crs, options, nverts)
-        every = made.result() if made is not None else raw.parcels
-    parcels = [p for p, k in zip(every, present) if k] if len(every) == len(geoms) else every
+    parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
+    plane = _source_plane(src)
+    shaped = _shape_in_source_plane(geoms[present], src, plane, options, nverts) if plane is not None else None
+    if shaped is None:
+        shaped = _shape_in_lonlat(geoms[present], raw.crs, options, nverts)
     footprint, epsg = shaped.footprint, shaped.gk_epsg
     repairs += shaped.repairs
     nparts = int(shapely.get_num_geometries(footprint))  # (not get_parts: it copies every part)
