@@ -77,6 +77,13 @@ def test_preview_of_zipped_shapefile(client, tmp_path: Path):
     ({"files": {"file": ("b.txt", b"x")}, "data": {"zone": "abc"}}, 422, "E_REQUEST_INVALID"),
     ({"files": {"file": ("b.csv", b"X,Y\n1,2\n")}, "data": {"zone": "99"}}, 422, "E_ZONE_INVALID"),
     ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "E_REQUEST_INVALID"),
+    # a CRS that is not text (a review found a list or an object answered 500) or that PROJ cannot read
+    ({"json": {"geometry": {"type": "Point", "coordinates": [103.7, 29.5]}, "crs": ["EPSG:4490"]}}, 422,
+     "E_CRS_INVALID"),
+    ({"json": {"geometry": {"type": "Point", "coordinates": [103.7, 29.5]}, "crs": {"type": "x"}}}, 422,
+     "E_CRS_INVALID"),
+    ({"json": {"geometry": {"type": "Point", "coordinates": [103.7, 29.5]}, "crs": "EPSG:" + "9" * 5000}}, 422,
+     "E_CRS_INVALID"),
 ])
 def test_preview_refusals(client, kwargs, status, code):
     r = client.post("/api/footprints/preview", **kwargs)
@@ -116,3 +123,32 @@ def test_the_operator_sets_the_boundary_limits(tmp_path: Path, catalog):
                 assert ("R_SLIVERS_DROPPED" in [x["code"] for x in echo["repairs"]]) == (parts == 2)
     finally:
         store.close()
+
+
+def test_crs_texts_are_kept_only_when_short():
+    """The parsed-CRS cache keeps a .prj's WKT, not whatever a request posts as its ``crs``."""
+    from app.ingest import vector
+
+    before = vector._cached_crs.cache_info().currsize
+    assert vector._read_crs("EPSG:4544 " + " " * 5000) is not None  # read, not kept
+    assert vector._read_crs(["EPSG:4544"]) is None
+    assert vector._cached_crs.cache_info().currsize == before
+    assert vector._read_crs("EPSG:4545") is vector._read_crs("EPSG:4545")  # kept
+
+
+def test_infinite_attribute_values_are_no_values(client, tmp_path: Path):
+    """A REAL field holding ±Inf (JSON has no such number) is previewed as absent, like NaN; the writer of
+    the API's bodies turns any that remain into null rather than failing."""
+    import geopandas as gpd
+
+    from app.api.responses import json_bytes
+    from tests.geodata import GK, gk_box
+
+    path = tmp_path / "inf.gpkg"
+    gpd.GeoDataFrame({"val": [float("inf"), 1.5, float("nan")]},
+                     geometry=[gk_box(0, 0, 100), gk_box(200, 0, 100), gk_box(400, 0, 100)], crs=GK).to_file(path)
+    r = client.post("/api/footprints/preview", files={"file": ("inf.gpkg", path.read_bytes())})
+    assert r.status_code == 200, r.text
+    assert [p["attributes"].get("val") for p in r.json()["footprint"]["parcels"]] == [None, 1.5, None]
+    assert json_bytes({"a": [1.0, float("-inf"), {"b": float("nan")}], "名": "甲"}) == \
+        '{"a":[1.0,null,{"b":null}],"名":"甲"}'.encode()

@@ -37,6 +37,22 @@ def test_screen_json_geometry_read_back_and_rerun(client):
     assert cur["same"]
 
 
+def test_a_rerun_is_read_within_todays_limits(client, store, tmp_path: Path):
+    """A re-run reads the recorded input again, within the operator's limits as they are now: lowered
+    since, it is refused, not run at the cost they now forbid."""
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+
+    rec = client.post("/api/screenings", json={"geometry": geometry(gk_box(1500, 0, 100)), "project": PROJECT}).json()
+    assert client.post(f"/api/screenings/{rec['id']}/rerun").json()["same"]
+    settings = Settings(data_dir=tmp_path, layers_dir=PROJECT_ROOT / "layers", rules_dir=RULES,
+                        boundary_max_vertices=4)
+    with TestClient(create_app(settings, store=store)) as tight:
+        r = tight.post(f"/api/screenings/{rec['id']}/rerun")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "E_TOO_MANY_VERTICES"
+
+
 def test_screen_multipart_file(client, tmp_path: Path):
     import geopandas as gpd
 

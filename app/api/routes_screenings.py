@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from app.api.deps import run_cpu
+from app.api.responses import RecordResponse
 from app.api.routes_footprints import read_upload
 from app.domain.screening import ProjectSpec
 from app.screening.attributes import load_project_attributes
@@ -22,7 +22,7 @@ def screener(request: Request) -> Screener:
 
 
 @router.post("/api/screenings", status_code=201)
-async def create_screening(request: Request) -> JSONResponse:
+async def create_screening(request: Request) -> RecordResponse:
     up = await read_upload(request)
     project = ProjectSpec.parse(up.project)
     opts = up.options
@@ -30,19 +30,17 @@ async def create_screening(request: Request) -> JSONResponse:
         request, screener(request).screen_and_keep, up.footprint, project, input_bytes=up.data,
         input_kind="file" if up.filename is not None else "geometry", options=opts,
     )
-    return JSONResponse(record, status_code=201)
+    return RecordResponse(record, status_code=201)
 
 
-# Records are plain JSON already: written straight out, not walked by FastAPI's generic encoder (which took
-# three times as long as the writing for a record holding a large footprint's overlaps)
 @router.get("/api/screenings/{screening_id}")
-def get_screening(screening_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(screener(request).store.get_screening(screening_id))
+def get_screening(screening_id: str, request: Request) -> RecordResponse:
+    return RecordResponse(screener(request).store.get_screening(screening_id))
 
 
 @router.post("/api/screenings/{screening_id}/rerun")
-async def rerun_screening(screening_id: str, request: Request, as_of: str = "recorded") -> JSONResponse:
-    return JSONResponse(await run_cpu(request, screener(request).rerun, screening_id, as_of))
+async def rerun_screening(screening_id: str, request: Request, as_of: str = "recorded") -> RecordResponse:
+    return RecordResponse(await run_cpu(request, screener(request).rerun, screening_id, as_of))
 
 
 @router.get("/api/industries")

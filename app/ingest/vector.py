@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -169,7 +170,7 @@ def read_vector(
 
 def column_values(col: np.ndarray) -> list[Any]:
     """A field's values as Python values (numbers and dates out of numpy), None for what GDAL fills
-    gaps with (None, NaN, NaT).
+    gaps with (None, NaN, NaT) and for infinities.
 
     Column by column (``tolist`` converts in C): a 40,000-parcel shapefile's attributes took 0.2 s value by
     value."""
@@ -177,7 +178,9 @@ def column_values(col: np.ndarray) -> list[Any]:
     kind = col.dtype.kind
     if kind in "iub":
         return values
-    if kind in "fc":
+    if kind == "f":  # NaN and ±Inf: no value (JSON has none for them)
+        return [v if -math.inf < v < math.inf else None for v in values]
+    if kind == "c":
         return [None if v != v else v for v in values]
     if kind == "M":  # dates and times as ISO 8601 text, one format wherever they end up (NaT: None)
         return [v.isoformat() if hasattr(v, "isoformat") else None if v is None else str(v) for v in values]
@@ -241,18 +244,39 @@ def describe_crs(crs: CRS, accept_datum_approximation: bool = False) -> tuple[in
     return crs.to_wkt(), crs.name, []
 
 
-@lru_cache(maxsize=256)
-def _read_crs(text: str) -> CRS | None:
-    """A declared CRS (None if PROJ cannot read it), parsed once per text: every GeoJSON the API reads
-    declares the same one, and parsing and describing it cost 40 µs."""
+def _parse_crs(text: Any) -> CRS | None:
     try:
         return CRS.from_user_input(text)
     except Exception:
         return None
 
 
+_cached_crs = lru_cache(maxsize=256)(_parse_crs)
+_CACHED_CRS_TEXT = 4096  # a .prj's WKT fits; what a client posts beyond it is parsed but not kept
+
+
+def _cacheable(text: Any) -> bool:
+    return isinstance(text, str) and len(text) <= _CACHED_CRS_TEXT
+
+
+def _read_crs(text: Any) -> CRS | None:
+    """A declared CRS (None if PROJ cannot read it), parsed once per text: every GeoJSON the API reads
+    declares the same one, and parsing and describing it cost 40 µs. Only short texts are kept (a
+    request may post megabytes as its ``crs``), and anything but text or a number is refused."""
+    if _cacheable(text):
+        return _cached_crs(text)
+    return _parse_crs(text) if isinstance(text, str | int) else None
+
+
 @lru_cache(maxsize=256)
-def _described(text: str, accept_datum_approximation: bool) -> tuple[int | str, str, tuple[str, ...]]:
+def _cached_description(text: str, accept_datum_approximation: bool) -> tuple[int | str, str, tuple[str, ...]]:
+    src, detected, notes = describe_crs(_cached_crs(text), accept_datum_approximation)
+    return src, detected, tuple(notes)
+
+
+def _described(text: Any, accept_datum_approximation: bool) -> tuple[int | str, str, tuple[str, ...]]:
+    if _cacheable(text):
+        return _cached_description(text, accept_datum_approximation)
     src, detected, notes = describe_crs(_read_crs(text), accept_datum_approximation)
     return src, detected, tuple(notes)
 
@@ -264,7 +288,8 @@ def resolve_crs(
     """User CRS, else the file's (unless its lon/lat are impossible), else inference from the coordinates."""
     if user_crs:
         if _read_crs(user_crs) is None:
-            raise refuse("E_CRS_INVALID", f"无法识别坐标系“{user_crs}”", f"Unknown CRS '{user_crs}'", crs=user_crs)
+            shown = str(user_crs)[:200]
+            raise refuse("E_CRS_INVALID", f"无法识别坐标系“{shown}”", f"Unknown CRS '{shown}'", crs=shown)
         src, detected, notes = _described(user_crs, accept_datum_approximation)
         return CrsResolution(src, detected, "user", list(notes))
     present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)] if len(geoms) else geoms

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ class Screener:
     rulebook: RuleBook
     industries: IndustryTable
     sliver_m2: float = 1.0
+    limits: dict[str, Any] = field(default_factory=dict)  # the operator's boundary limits, for re-runs
 
     def screen(
         self,
@@ -106,7 +107,10 @@ class Screener:
             raise InputRefused("E_REQUEST_INVALID", "as_of 须为 recorded 或 current", "as_of must be recorded or current")
         old = self.store.get_screening(screening_id)
         data = self.store.get_screening_input(screening_id)
-        options = BoundaryOptions(**old["parameters"]["boundary_options"])
+        # read as recorded, within the operator's limits of today (a limit admits or refuses, it does not
+        # change a result; the sliver area does, and stays as recorded)
+        admit = {k: v for k, v in self.limits.items() if k != "sliver_m2"}
+        options = replace(BoundaryOptions(**old["parameters"]["boundary_options"]), **admit)
         footprint = read_footprint(data or b"", old["input_kind"], old["footprint"].get("file_name"), options)
         project = ProjectSpec.parse(old["project"])
         recorded = as_of == "recorded"
