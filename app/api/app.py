@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
@@ -20,7 +20,7 @@ from app.api import (
     routes_screenings,
     routes_tiles,
 )
-from app.api.deps import load_api_keys
+from app.api.deps import load_api_keys, no_nul
 from app.api.errors import add_exception_handlers
 from app.api.middleware import ServerTimingMiddleware
 from app.domain.catalog import load_catalog
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, store: LayerStore | None = None
         lifespan=lifespan,
         openapi_url="/api",
         docs_url="/api.html",
+        dependencies=[Depends(no_nul)],
     )
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.layers_dir)

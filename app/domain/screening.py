@@ -60,11 +60,24 @@ class ProjectSpec:
             raise InputRefused("E_PROJECT_INVALID", "row_width_m（用地宽度）须为 0–1000 米之间的数值",
                                "row_width_m (right-of-way width) must be a number of metres in (0, 1000]",
                                detail={"row_width_m": str(width)})
+        if _has_nul(doc):
+            raise InputRefused("E_PROJECT_INVALID", "项目信息中含有 NUL 字符", "The project contains a NUL character")
         name = doc.get("name")
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 
     def to_dict(self) -> dict[str, Any]:
         return {**shallow_dict(self), "attributes": dict(self.attributes)}
+
+
+def _has_nul(value: Any) -> bool:
+    """A NUL character anywhere in the text of a JSON value (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 @dataclass

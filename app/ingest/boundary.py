@@ -152,7 +152,7 @@ def read_boundary(data: bytes, filename: str, options: BoundaryOptions | None = 
     if len(data) > options.max_bytes:
         raise refuse("E_FILE_TOO_LARGE", f"文件超过 {options.max_bytes >> 20} MB 的上限",
                      f"The file exceeds the {options.max_bytes >> 20} MB limit", status=413)
-    name = Path(filename or "upload").name or "upload"
+    name = Path((filename or "upload").replace("\x00", "")).name or "upload"  # (kept in the record: no NUL)
     suffix = Path(name).suffix.lower()
     if suffix not in FORMATS:
         raise refuse("E_FORMAT_UNKNOWN", f"不支持的边界文件格式：{name}", f"Unsupported boundary file format: {name}",

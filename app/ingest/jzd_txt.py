@@ -146,6 +146,8 @@ def _decode(data: bytes) -> tuple[str, str]:
                 break
             except UnicodeDecodeError:
                 continue
+    if text is not None and "\x00" in text:  # NUL in decoded text (UTF-16 can carry it): binary, not a survey
+        text = None
     if text is not None:
         text = text.rstrip("\x1a")  # DOS end-of-file marker
         if _CTRL_RE.search(text):
