@@ -157,6 +157,8 @@ async def publish_version(
     if not isinstance(upload, StarletteUpload):
         raise InputRefused("E_FILE_MISSING", "缺少上传文件 file", "The upload has no file part")
     fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+    if any("\x00" in v for v in fields.values()):  # provenance is kept as text, which cannot hold NUL
+        raise InputRefused("E_REQUEST_INVALID", "表单字段中含有 NUL 字符", "A form field contains a NUL character")
     kind = fields.get("kind")
     if not kind:
         raise InputRefused("E_REQUEST_INVALID", "缺少图层类型 kind", "The form needs a kind")
