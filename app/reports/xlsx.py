@@ -6,7 +6,9 @@ import io
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
 from pyproj import Transformer
 from shapely.geometry import shape
 
@@ -18,13 +20,23 @@ _HEAD = Font(bold=True)
 _FILL = PatternFill("solid", fgColor="EEF2F0")
 
 
+def _append(ws: Worksheet, values: list[Any]) -> None:
+    """A row of the record's values as values: control characters, which a worksheet cannot hold (openpyxl
+    refused the whole report), are dropped; text that starts with "=" stays text, not a live formula
+    (a project name or a file's attribute is the user's)."""
+    ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values])
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], widths: list[int]) -> None:
     ws = wb.create_sheet(title)
-    ws.append(header)
+    _append(ws, header)
     for cell in ws[1]:
         cell.font, cell.fill = _HEAD, _FILL
     for row in rows:
-        ws.append(row)
+        _append(ws, row)
     for i, w in enumerate(widths):
         ws.column_dimensions[chr(ord("A") + i)].width = w
     ws.freeze_panes = "A2"
@@ -55,18 +67,18 @@ def report_xlsx(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
     wb = Workbook()
     ws = wb.active
     ws.title = t("summary", lang)
-    ws.append([t("report_title", lang)])
+    _append(ws, [t("report_title", lang)])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([t("verdict", lang), r.verdict_label, r.verdict])
+    _append(ws, [t("verdict", lang), r.verdict_label, r.verdict])
     ws["B2"].font = Font(bold=True, color="B10026" if r.verdict == "prohibited" else "000000")
     if r.illustrative:
-        ws.append([t("illustrative", lang), t("illustrative_note", lang)])
+        _append(ws, [t("illustrative", lang), t("illustrative_note", lang)])
     for k, v in r.project_rows + r.footprint_rows + r.provenance_rows:
-        ws.append([k, v])
-    ws.append([])
-    ws.append([t("layer_versions", lang)])
+        _append(ws, [k, v])
+    _append(ws, [])
+    _append(ws, [t("layer_versions", lang)])
     for layer, name, vid in r.layer_versions:
-        ws.append([name, vid, layer])
+        _append(ws, [name, vid, layer])
     ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 28, 70
     for row in ws.iter_rows(min_col=2, max_col=2):
         row[0].alignment = Alignment(wrap_text=True, vertical="top")
