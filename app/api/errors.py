@@ -9,13 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.responses import RecordResponse
 from app.domain.errors import EcoError
 
 log = logging.getLogger("ecoredline")
 
 
 def error_response(status: int, code: str, zh: str, en: str, detail: dict | None = None) -> JSONResponse:
-    return JSONResponse(
+    # written like records: a refusal quoting odd input (a non-finite bound, a lone surrogate) still goes out
+    return RecordResponse(
         {"error": {"code": code, "message_zh": zh, "message_en": en, "detail": detail or {}}}, status_code=status
     )
 
@@ -23,7 +25,7 @@ def error_response(status: int, code: str, zh: str, en: str, detail: dict | None
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(EcoError)
     async def _eco(_request: Request, exc: EcoError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return RecordResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -37,7 +39,11 @@ def add_exception_handlers(app: FastAPI) -> None:
             return error_response(404, "E_NOT_FOUND", "找不到该地址", "Not found")
         if exc.status_code == 405:
             return error_response(405, "E_METHOD_NOT_ALLOWED", "不支持该请求方法", "Method not allowed")
-        return error_response(exc.status_code, "E_HTTP", str(exc.detail), str(exc.detail))
+        if exc.status_code == 400:  # Starlette's own refusals: a malformed multipart body, too many fields
+            return error_response(400, "E_REQUEST_INVALID", f"请求格式不正确：{exc.detail}",
+                                  f"Malformed request: {exc.detail}")
+        return error_response(exc.status_code, "E_HTTP", f"请求未能处理（HTTP {exc.status_code}）：{exc.detail}",
+                              str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

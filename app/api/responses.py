@@ -18,7 +18,7 @@ def json_bytes(content: Any) -> bytes:
         text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:  # a non-finite number somewhere (a project fact, say): the rare, slower way
         text = json.dumps(_finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode("utf-8")
+    return text.encode("utf-8", "replace")  # (a lone surrogate only ever in a refusal quoting the input)
 
 
 def _finite(value: Any) -> Any:

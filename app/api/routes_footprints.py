@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from app.api.deps import run_cpu
 from app.api.responses import json_bytes
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
+from app.domain.jsontext import text_problem
 from app.ingest.boundary import BoundaryOptions, limits, read_boundary, read_geojson_object
 from app.settings import Settings
 
@@ -53,12 +53,23 @@ def _options(fields: dict[str, Any], project: dict[str, Any] | None, settings: S
             return None
         try:
             return cast(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise _bad("E_REQUEST_INVALID", f"参数 {name} 须为数字", f"Parameter {name} must be a number") from None
 
+    def text(name: str) -> str | None:
+        v = fields.get(name)
+        if v in (None, ""):
+            return None
+        if name == "crs" and type(v) is int:  # an EPSG code as a number
+            return f"EPSG:{v}"
+        if not isinstance(v, str):  # (a CRS that is neither text nor a code: E_CRS_INVALID, as any unreadable one)
+            raise _bad("E_CRS_INVALID" if name == "crs" else "E_REQUEST_INVALID", f"参数 {name} 须为文本",
+                       f"Parameter {name} must be text")
+        return v
+
     return BoundaryOptions(  # read_boundary refuses a bad zone or right-of-way width
-        crs=fields.get("crs") or None, zone=number("zone", int), gcj02=flag("gcj02"),
-        layer=fields.get("layer") or None, encoding=fields.get("encoding") or None,
+        crs=text("crs"), zone=number("zone", int), gcj02=flag("gcj02"),
+        layer=text("layer"), encoding=text("encoding"),
         linear=flag("linear"), row_width_m=number("row_width_m"),
         accept_datum_approximation=flag("accept_datum_approximation"), **limits(settings),
     )
@@ -68,20 +79,30 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN/Infinity: a record must stay valid JSON
 
 
-_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
 def load_json(text: str | bytes) -> Any:
-    """A JSON document as the records can keep it: no NaN or Infinity, and no lone surrogate (``"\\ud800"``
-    parses, but is no Unicode character and cannot be written as UTF-8: both stores failed on one)."""
-    doc = json.loads(text, parse_constant=_no_constant)
-    escaped = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    if _ESCAPED_SURROGATE.search(escaped):  # rare: only then look closer (a pair is a character)
+    """A JSON document as a record can keep it (``text_problem``): UTF-8 (RFC 8259; a UTF-16 body hid
+    escapes from a check on its bytes), no NaN or Infinity, not nested without end. ValueError if not."""
+    if isinstance(text, bytes):
         try:
-            json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("a lone surrogate is not Unicode") from None
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("not UTF-8") from None
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    problem = text_problem(doc)
+    if problem:
+        raise ValueError(problem[1])
     return doc
+
+
+def _plain_form(fields: dict[str, Any], filename: str | None) -> None:
+    """A multipart body's fields and file name as a record can keep them: Starlette decodes them in
+    whatever charset the request names (UTF-7 makes lone surrogates out of plain bytes)."""
+    problem = text_problem([fields, filename or ""])
+    if problem:
+        raise _bad("E_REQUEST_INVALID", f"表单字段无法读取：{problem[0]}", f"The form cannot be read: {problem[1]}")
 
 
 def _project(value: Any) -> dict[str, Any] | None:
@@ -90,8 +111,9 @@ def _project(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         try:
             value = load_json(value)
-        except (json.JSONDecodeError, ValueError):
-            raise _bad("E_PROJECT_INVALID", "project 须为 JSON 对象", "project must be a JSON object") from None
+        except ValueError as exc:  # (JSONDecodeError is one)
+            raise InputRefused("E_PROJECT_INVALID", "project 须为可保存的 JSON 对象", "project must be a JSON object "
+                               "a record can keep", detail={"reason": str(exc)[:200]}) from None
     if not isinstance(value, dict):
         raise _bad("E_PROJECT_INVALID", "project 须为 JSON 对象", "project must be a JSON object")
     return value
@@ -108,8 +130,9 @@ async def read_upload(request: Request) -> BoundaryUpload:
             raise _bad("E_FILE_TOO_LARGE", "请求体过大", "The request body is too large", status=413)
         try:
             doc = load_json(body or b"null")
-        except (json.JSONDecodeError, ValueError):
-            raise _bad("E_REQUEST_INVALID", "请求体不是合法的 JSON", "The request body is not valid JSON") from None
+        except ValueError as exc:
+            raise InputRefused("E_REQUEST_INVALID", "请求体不是可保存的 JSON（UTF-8）", "The request body is not JSON "
+                               "(UTF-8) a record can keep", detail={"reason": str(exc)[:200]}) from None
         if not isinstance(doc, dict) or "geometry" not in doc:
             raise _bad("E_REQUEST_INVALID", "JSON 请求须含 geometry", "A JSON request needs a geometry")
         project = _project(doc.get("project"))
@@ -130,6 +153,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
         raise _bad("E_FILE_TOO_LARGE", f"文件超过 {max_bytes >> 20} MB 的上限",
                    f"The file exceeds the {max_bytes >> 20} MB limit", status=413)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    _plain_form(fields, upload.filename)
     project = _project(fields.pop("project", None))
     options = _options(fields, project, settings)
     fp = await run_cpu(request, read_boundary, data, upload.filename or "upload", options)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from app.domain.errors import InputRefused
+from app.domain.jsontext import text_problem
 
 ACTIONS = ("new", "expand", "rebuild", "relocate", "upgrade")
 ACTION_ZH = {"new": "新建", "expand": "扩建", "rebuild": "改建", "relocate": "迁建", "upgrade": "技改"}
@@ -60,24 +61,15 @@ class ProjectSpec:
             raise InputRefused("E_PROJECT_INVALID", "row_width_m（用地宽度）须为 0–1000 米之间的数值",
                                "row_width_m (right-of-way width) must be a number of metres in (0, 1000]",
                                detail={"row_width_m": str(width)})
-        if _has_nul(doc):
-            raise InputRefused("E_PROJECT_INVALID", "项目信息中含有 NUL 字符", "The project contains a NUL character")
+        problem = text_problem(doc)
+        if problem:
+            raise InputRefused("E_PROJECT_INVALID", f"项目信息无法保存：{problem[0]}",
+                               f"The project cannot be kept: {problem[1]}")
         name = doc.get("name")
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 
     def to_dict(self) -> dict[str, Any]:
         return {**shallow_dict(self), "attributes": dict(self.attributes)}
-
-
-def _has_nul(value: Any) -> bool:
-    """A NUL character anywhere in the text of a JSON value (PostgreSQL cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 @dataclass

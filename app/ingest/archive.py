@@ -22,7 +22,7 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
     """
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:  # (names flagged UTF-8 that are not)
         raise _refuse("E_ZIP_BROKEN", "压缩包已损坏或不是 zip 文件", "The archive is broken or not a zip file",
                       reason=str(exc)) from None
     out: list[Path] = []
@@ -69,7 +69,7 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
                             raise _refuse("E_ZIP_BOMB", f"压缩包条目 {name} 实际大小与声明不符",
                                           f"Entry {name} is larger than it declares", status=413, entry=name)
                         dst.write(chunk)
-            except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
+            except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:  # (encrypted)
                 raise _refuse("E_ZIP_BROKEN", f"压缩包条目 {name} 无法解压", f"Entry {name} cannot be extracted",
                               entry=name, reason=str(exc)) from None
             out.append(target)

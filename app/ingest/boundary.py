@@ -517,7 +517,7 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
     if not (np.isfinite([x0, y0, x1, y1]).all() and in_china(x0, y0) and in_china(x1, y1)):
         raise refuse("E_OUTSIDE_CHINA", f"坐标转换后不在中国范围内（按 {crs.detected} 读取），请检查坐标系或带号",
                      f"After transformation the boundary lies outside China (read as {crs.detected}): "
-                     "check the CRS or zone", bounds=[float(v) for v in (x0, y0, x1, y1)])
+                     "check the CRS or zone", bounds=[float(v) if math.isfinite(v) else None for v in (x0, y0, x1, y1)])
     buffer_epsg = gk3_epsg(float(shapely.centroid(shapely.geometrycollections(lonlat)).x))
     polys = _polygons(lonlat, lambda g: to_gk(g, buffer_epsg), lambda g: from_crs(g, buffer_epsg, STORAGE_EPSG),
                       options, repairs)

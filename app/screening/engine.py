@@ -41,7 +41,7 @@ def _test(cond: Condition, value: Any) -> bool:
             return value not in want
         v, w = float(value), float(want)
         return {">": v > w, ">=": v >= w, "<": v < w, "<=": v <= w}[op]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 

@@ -32,7 +32,7 @@ def parse_buffer(value: Any) -> float:
         return 0.0
     try:
         distance = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         distance = math.nan
     if not (math.isfinite(distance) and 0 <= distance <= MAX_BUFFER_M):
         raise InputRefused("E_REQUEST_INVALID", f"buffer_m 须为 0–{MAX_BUFFER_M:.0f} 米之间的数值",

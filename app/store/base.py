@@ -98,9 +98,12 @@ def feature_not_found(version_id: str, fid: int) -> NotFound:
                     detail={"version": version_id, "fid": fid})
 
 
+MAX_OFFSET = 2**31 - 1  # beyond any layer's features; SQL takes a bigint, SQLite an int64, no more
+
+
 def clamp_page(limit: int, offset: int) -> tuple[int, int]:
     """Clamp, don't refuse (OGC API Features Req 22C)."""
-    return max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))
+    return max(1, min(int(limit), MAX_PAGE)), max(0, min(int(offset), MAX_OFFSET))
 
 
 def screening_not_found(screening_id: str) -> NotFound:
