@@ -21,6 +21,7 @@ from pyproj import Transformer
 from app.api.app import create_app
 from app.demo_loader import ensure_demo
 from app.domain.catalog import load_catalog
+from app.domain.crs import cgcs2000_gk_epsg
 from app.settings import PROJECT_ROOT, Settings
 from tests.conftest import make_store
 
@@ -170,7 +171,7 @@ def test_viewer_renders_the_layers_from_tiles_and_opens_a_popup(page, server, re
     coords = page.page.locator("#coords")
     lon, lat = float(coords.get_attribute("data-lon")), float(coords.get_attribute("data-lat"))
     zone = int(coords.get_attribute("data-zone"))
-    east, north = Transformer.from_crs(4490, 4513 + zone - 25, always_xy=True).transform(lon, lat)
+    east, north = Transformer.from_crs(4490, cgcs2000_gk_epsg(zone, prefixed=True), always_xy=True).transform(lon, lat)
     assert float(coords.get_attribute("data-x")) == pytest.approx(north, abs=0.01)
     assert float(coords.get_attribute("data-y")) == pytest.approx(east, abs=0.01)
     assert abs(lon - target.x) < 0.01 and abs(lat - target.y) < 0.01

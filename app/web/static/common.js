@@ -20,7 +20,7 @@
       x += al[j - 1] * Math.sin(2 * j * xi) * Math.cosh(2 * j * eta);
       y += al[j - 1] * Math.cos(2 * j * xi) * Math.sinh(2 * j * eta);
     }
-    return { zone: zone, epsg: 4513 + zone - 25, x: A * x, y: zone * 1e6 + 500000 + A * y };
+    return { zone: zone, x: A * x, y: zone * 1e6 + 500000 + A * y };  // y with the zone prefix
   };
 
   ECO.baseStyle = function () {
