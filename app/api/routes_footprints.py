@@ -79,9 +79,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN/Infinity: a record must stay valid JSON
 
 
-def load_json(text: str | bytes) -> Any:
+def load_json(text: str | bytes, unchecked: tuple[str, ...] = ()) -> Any:
     """A JSON document as a record can keep it (``text_problem``): UTF-8 (RFC 8259; a UTF-16 body hid
-    escapes from a check on its bytes), no NaN or Infinity, not nested without end. ValueError if not."""
+    escapes from a check on its bytes), no NaN or Infinity, not nested without end. ValueError if not.
+
+    ``unchecked``: top-level members not walked, as nothing of them is kept as given (a posted geometry is
+    read into a footprint, which refuses what it cannot hold; walking 200,000 vertices took 0.28 s)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -91,7 +94,8 @@ def load_json(text: str | bytes) -> Any:
         doc = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError("nested too deep") from None
-    problem = text_problem(doc)
+    kept = {k: v for k, v in doc.items() if k not in unchecked} if unchecked and isinstance(doc, dict) else doc
+    problem = text_problem(kept)
     if problem:
         raise ValueError(problem[1])
     return doc
@@ -129,7 +133,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
         if len(body) > max_bytes:
             raise _bad("E_FILE_TOO_LARGE", "请求体过大", "The request body is too large", status=413)
         try:
-            doc = load_json(body or b"null")
+            doc = load_json(body or b"null", unchecked=("geometry",))
         except ValueError as exc:
             raise InputRefused("E_REQUEST_INVALID", "请求体不是可保存的 JSON（UTF-8）", "The request body is not JSON "
                                "(UTF-8) a record can keep", detail={"reason": str(exc)[:200]}) from None
