@@ -214,8 +214,9 @@ def _post_raw(client, path: str, body: bytes, ctype: str = "application/json"):
 
 def test_bodies_a_record_could_not_keep_are_refused(client):
     """What a review sent past the fuzzing above, each once a 500: a UTF-16 body hiding a lone surrogate,
-    ``1e400`` (a JSON number that is infinite in Python), integers past 2**63, nesting thousands deep, NUL
-    or an object in a text option. Refused with 422, as is a UTF-7 multipart body smuggling a surrogate."""
+    ``1e400`` (a JSON number that is infinite in Python), a 400-digit buffer (no float), nesting thousands
+    deep, NUL or an object in a text option. Refused with 422, as is a UTF-7 multipart body smuggling a
+    surrogate. (A screening has no buffer: there the 400 digits are ignored.)"""
     square = json.dumps(SQUARE)
     deep = "[" * 2000 + "]" * 2000
     bodies = [
@@ -229,7 +230,9 @@ def test_bodies_a_record_could_not_keep_are_refused(client):
         ('{"geometry": G, "layer": {"x": 1}, "project": {"industry": "C2614", "action": "new"}}', "utf-8"),
     ]
     for text, encoding in bodies:
-        for path in ("/api/screenings", "/api/footprints/preview", "/api/overlay"):
+        paths = ("/api/overlay",) if '"buffer_m"' in text else ("/api/screenings", "/api/footprints/preview",
+                                                                 "/api/overlay")
+        for path in paths:
             r = _post_raw(client, path, text.replace("G", square, 1).encode(encoding))
             assert r.status_code == 422 and r.json()["error"]["code"] == "E_REQUEST_INVALID", (text[:60], path, r.text)
     r = _post_raw(client, "/api/screenings", ('{"geometry": G, "crs": 4326, "project": {"industry": "C2614", '
@@ -284,3 +287,33 @@ def test_other_inputs_a_review_found_answering_500(client, tmp_path):
     for data in (bytes(encrypted), bytes(badname)):
         r = client.post("/api/screenings", files={"file": ("b.zip", data)}, data={"project": json.dumps(VALID)})
         assert r.status_code == 422 and r.json()["error"]["code"] == "E_ZIP_BROKEN", r.text
+
+
+def test_what_a_third_review_found(client):
+    """A hole whose vertex lies far away (a polygon's own bounds are its shell's, so the checks built on
+    them had missed it: 500s, or a footprint reaching New York); a zip member whose deflated data is
+    corrupt; a big integer fact, screened, kept and re-run alike on both stores."""
+    import io
+    import zipfile
+
+    shell = [[103.760, 29.540], [103.765, 29.540], [103.765, 29.545], [103.760, 29.545], [103.760, 29.540]]
+    for far in ([103.7624, 91.0], [-74.0, 40.7], [103.7624, 60.0]):
+        hole = [[103.7626, 29.5425], far, [103.7624, 29.5426], [103.7626, 29.5425]]
+        body = {"geometry": {"type": "Polygon", "coordinates": [shell, hole]}, "project": VALID}
+        for path in ("/api/screenings", "/api/footprints/preview", "/api/overlay"):
+            r = client.post(path, json=body)
+            assert r.status_code == 422 and r.json()["error"]["code"] in ("E_OUTSIDE_CHINA", "E_CRS_UNKNOWN"), (far, path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("b.geojson", json.dumps({"type": "FeatureCollection", "features": []}) * 20)
+    data = bytearray(buf.getvalue())
+    start = 30 + len("b.geojson")  # the member's data, after its local header
+    data[start:start + 8] = bytes(b ^ 0x5A for b in data[start:start + 8])
+    for name in ("b.zip", "b.kmz"):
+        r = client.post("/api/footprints/preview", files={"file": (name, bytes(data))})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "E_ZIP_BROKEN", (name, r.text)
+    project = {**VALID, "attributes": {"parcel_code": 10**20, "stack_height_m": 1e19}}
+    rec = client.post("/api/screenings", json={"geometry": SQUARE, "project": project}).json()
+    assert rec["project"]["attributes"]["parcel_code"] == 10**20
+    again = client.post(f"/api/screenings/{rec['id']}/rerun")
+    assert again.status_code == 200 and again.json()["same"], again.text

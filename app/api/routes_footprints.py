@@ -157,7 +157,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
         raise _bad("E_FILE_TOO_LARGE", f"文件超过 {max_bytes >> 20} MB 的上限",
                    f"The file exceeds the {max_bytes >> 20} MB limit", status=413)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    _plain_form(fields, upload.filename)
+    _plain_form(fields, (upload.filename or "").replace("\x00", ""))  # (the name loses its NUL when read)
     project = _project(fields.pop("project", None))
     options = _options(fields, project, settings)
     fp = await run_cpu(request, read_boundary, data, upload.filename or "upload", options)

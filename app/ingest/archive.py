@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from app.domain.errors import InputRefused
+from app.domain.errors import EcoError, InputRefused
 
 MAX_RATIO = 200  # a larger expansion of a big entry is treated as a zip bomb
 MAX_ENTRIES = 10_000
@@ -22,7 +22,7 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
     """
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:  # (names flagged UTF-8 that are not)
+    except Exception as exc:  # BadZipFile, OSError, a name flagged UTF-8 that is not, an unknown version …
         raise _refuse("E_ZIP_BROKEN", "压缩包已损坏或不是 zip 文件", "The archive is broken or not a zip file",
                       reason=str(exc)) from None
     out: list[Path] = []
@@ -56,7 +56,7 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
         for info in infos:
             name = info.filename.replace("\\", "/")
             parts = PurePosixPath(name).parts
-            if info.is_dir() or not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
+            if not parts or info.is_dir() or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
                 continue
             target = dest.joinpath(*parts)
             written = 0
@@ -69,7 +69,9 @@ def safe_extract(path: Path, dest: Path, max_total_bytes: int) -> list[Path]:
                             raise _refuse("E_ZIP_BOMB", f"压缩包条目 {name} 实际大小与声明不符",
                                           f"Entry {name} is larger than it declares", status=413, entry=name)
                         dst.write(chunk)
-            except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:  # (encrypted)
+            except EcoError:
+                raise
+            except Exception as exc:  # bad data (zlib, lzma), encrypted, a bad local name, an unknown method …
                 raise _refuse("E_ZIP_BROKEN", f"压缩包条目 {name} 无法解压", f"Entry {name} cannot be extracted",
                               entry=name, reason=str(exc)) from None
             out.append(target)
