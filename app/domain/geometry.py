@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import pickle
 import subprocess
@@ -30,13 +31,22 @@ CHUNKED_MIN_VERTICES = 50_000  # below this a thread's start-up (and pyproj's se
 
 
 def extent(geoms: Any) -> np.ndarray:
-    """The box of every coordinate, holes included (a polygon's own bounds are its shell's: a stray hole
-    vertex got past the checks built on them); NaN where a coordinate is NaN or there is none.
-    Not ``shapely.total_bounds``: its NaN-aware reductions cost 20 µs a call on the API's hot path."""
-    c = shapely.get_coordinates(np.asarray(geoms, dtype=object))
-    if len(c) == 0:
+    """``shapely.total_bounds`` (NaN where there is nothing) without its NaN-aware reductions: 20 → 4 µs,
+    asked on every footprint the API reads. Like it, the box of the geometries' bounds: a polygon's are
+    its shell's, and GEOS passes over NaN. Checks that must see every vertex use ``coordinate_box``."""
+    b = shapely.bounds(np.asarray(geoms, dtype=object)).reshape(-1, 4)
+    if len(b) == 0:
         return np.full(4, np.nan)
-    return np.concatenate([c.min(axis=0), c.max(axis=0)])
+    return np.concatenate([np.fmin.reduce(b[:, :2], axis=0), np.fmax.reduce(b[:, 2:], axis=0)])
+
+
+def coordinate_box(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    """The box of every coordinate, holes included; NaN if any is NaN (a stray hole vertex, or one PROJ
+    could not place, got past checks built on bounds). Column by column: reducing an (n, 2) array along
+    its first axis took 46 ms for 2.6 M vertices, against 8."""
+    if len(x) == 0:
+        return (math.nan,) * 4
+    return float(x.min()), float(y.min()), float(x.max()), float(y.max())
 
 
 def chunked(fn: Callable[[np.ndarray], Any], geoms: np.ndarray, workers: int | None = None) -> list[Any]:

@@ -37,10 +37,10 @@ from app.domain.footprint import Footprint, FootprintEcho, Parcel
 from app.domain.geometry import (
     chunked,
     collect,
+    coordinate_box,
     dissolve,
     dissolve_parts,
     ellipsoidal_areas_in_plane,
-    extent,
     from_crs,
     is_valid,
     to_gk,
@@ -360,6 +360,8 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
     coords = shapely.get_coordinates(geoms[present], include_z=True)
     if not np.isfinite(coords[:, :2]).all():
         raise refuse("E_COORDINATE_INVALID", "坐标中含有非数值（NaN/无穷大）", "Coordinates include NaN or infinity")
+    # every vertex's box, holes too, in the source's axes as they will be read
+    box = coordinate_box(coords[:, 1], coords[:, 0]) if raw.crs.swapped else coordinate_box(coords[:, 0], coords[:, 1])
     if shapely.has_z(geoms[present]).any():
         geoms[present] = shapely.force_2d(geoms[present])
         repairs.append(note("R_Z_DROPPED", "已舍弃 Z/M 坐标", "Z and M coordinates dropped"))
@@ -379,7 +381,7 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
                                  "Coordinates are not lon/lat: the GCJ-02 declaration was ignored"))
     parcels = [p for p, k in zip(raw.parcels, present) if k] if len(raw.parcels) == len(geoms) else raw.parcels
     plane = _source_plane(src)
-    shaped = _shape_in_source_plane(geoms[present], src, plane, options, nverts) if plane is not None else None
+    shaped = _shape_in_source_plane(geoms[present], src, plane, options, nverts, box) if plane is not None else None
     if shaped is None:
         shaped = _shape_in_lonlat(geoms[present], raw.crs, options, nverts)
     footprint, epsg = shaped.footprint, shaped.gk_epsg
@@ -429,7 +431,7 @@ def _source_plane(src: int | str) -> int | None:
 
 
 def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: BoundaryOptions,
-                           nverts: int) -> _Shaped | None:
+                           nverts: int, box: tuple[float, float, float, float]) -> _Shaped | None:
     """Repair, dissolve and measure where the surveyor drew: in the source's own GK plane.
 
     Most boundaries come in CGCS2000 3° GK coordinates of the zone they lie in. There, parcel and
@@ -440,7 +442,7 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
     repairs: list[dict[str, Any]] = []
     # inside China? A grid over the extent, with the central meridian, where a GK box reaches furthest
     # north or south, instead of every vertex
-    x0, y0, x1, y1 = extent(work)
+    x0, y0, x1, y1 = box
     zone, prefixed = gk3_zone_of(src)
     cm = 500_000.0 + (zone * 1e6 if prefixed else 0.0)  # the central meridian's easting
     xs = np.r_[np.linspace(x0, x1, 5), [cm] if x0 < cm < x1 else []]
@@ -513,7 +515,8 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                      reason=str(exc)) from None
     added = int(shapely.get_num_coordinates(lonlat).sum()) - int(shapely.get_num_coordinates(work).sum())
-    x0, y0, x1, y1 = extent(lonlat)
+    xy = shapely.get_coordinates(lonlat)
+    x0, y0, x1, y1 = coordinate_box(xy[:, 0], xy[:, 1])  # every vertex: a hole's too, NaN where PROJ failed
     if not (np.isfinite([x0, y0, x1, y1]).all() and in_china(x0, y0) and in_china(x1, y1)):
         raise refuse("E_OUTSIDE_CHINA", f"坐标转换后不在中国范围内（按 {crs.detected} 读取），请检查坐标系或带号",
                      f"After transformation the boundary lies outside China (read as {crs.detected}): "
