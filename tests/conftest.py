@@ -17,7 +17,7 @@ from app.settings import PROJECT_ROOT, Settings
 # cannot block an unrelated submission; explore locally with more, random examples (e.g. FUZZ_EXAMPLES=300
 # for the API fuzzing) and add what fails as an example or a plain test.
 hypothesis_settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
+if os.environ.get("CI") == "true":
     hypothesis_settings.load_profile("ci")
 
 PG_URL = os.environ.get("ECOREDLINE_TEST_DATABASE_URL")

@@ -317,3 +317,20 @@ def test_what_a_third_review_found(client):
     assert rec["project"]["attributes"]["parcel_code"] == 10**20
     again = client.post(f"/api/screenings/{rec['id']}/rerun")
     assert again.status_code == 200 and again.json()["same"], again.text
+
+
+def test_a_far_vertex_in_a_projected_crs_is_refused_before_any_work(client):
+    """Edges of projected input are cut to 200 m before they are transformed: one vertex at x = 1e300 asked
+    for 1e297 points (the process crashed), at 1e10 for 10 GB of them. The span is refused first."""
+    import time
+
+    x0, y0 = 380_000.0, 3_270_000.0
+    shell = [[x0, y0], [x0 + 500, y0], [x0 + 500, y0 + 500], [x0, y0 + 500], [x0, y0]]
+    for far in (1e300, 2e21, 1e10, -1e9):
+        hole = [[x0 + 100, y0 + 100], [far, y0 + 200], [x0 + 100, y0 + 300], [x0 + 100, y0 + 100]]
+        for ring in ([shell, hole], [shell[:2] + [[far, y0 + 250]] + shell[2:]]):
+            t = time.perf_counter()
+            r = client.post("/api/footprints/preview", json={"geometry": {"type": "Polygon", "coordinates": ring},
+                                                              "crs": "EPSG:4544"})
+            assert r.status_code == 422 and r.json()["error"]["code"] == "E_OUTSIDE_CHINA", (far, r.text)
+            assert time.perf_counter() - t < 5  # refused at once, not after minutes of work

@@ -335,3 +335,14 @@ def test_dissolve_keeps_the_parts_in_the_order_they_came():
     far = shapely.box(100, 0, 101, 1)
     parts = geometry.dissolve_parts(np.array([ell, inner, far], dtype=object))
     assert [p.normalize().wkt for p in parts] == [g.normalize().wkt for g in (ell, inner, far)]
+
+
+def test_cutting_edges_refuses_to_add_points_without_end():
+    """A far-off vertex would ask for more points than memory holds (or overflow the count): refused with
+    a ValueError the callers turn into a 4xx, never a crash."""
+    far = shapely.Polygon([(0, 0), (1e300, 0), (0, 100), (0, 0)])
+    with pytest.raises(ValueError):
+        geometry.cut_long_edges(far, 200.0)
+    with pytest.raises(ValueError):
+        geometry.cut_long_edges(shapely.LineString([(0, 0), (1e10, 0)]), 200.0)
+    assert shapely.get_num_coordinates(geometry.cut_long_edges(shapely.LineString([(0, 0), (1e6, 0)]), 200.0)) == 5001

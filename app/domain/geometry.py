@@ -229,7 +229,7 @@ MAX_STORED_EDGE_DEG = 0.002  # the cuts between pieces, in lon/lat: ~220 m of la
 
 
 @lru_cache(maxsize=64)
-def _is_projected(src: int | str) -> bool:
+def is_projected(src: int | str) -> bool:
     from pyproj import CRS
 
     return bool(CRS.from_user_input(src).is_projected)
@@ -243,9 +243,12 @@ def to_storage(geom: BaseGeometry | np.ndarray, src: int | str) -> BaseGeometry 
     vertices are the data."""
     if src == STORAGE_EPSG:
         return geom
-    if _is_projected(src):
+    if is_projected(src):
         geom = cut_long_edges(geom, MAX_STORED_EDGE_M)
     return reproject(geom, src, STORAGE_EPSG)
+
+
+MAX_ADDED_POINTS = 20_000_000  # what cutting long edges may add to one call's geometries (~0.5 GB)
 
 
 def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
@@ -295,8 +298,12 @@ def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
     edge, length = edge[long_edge], length[long_edge]
     if len(edge) == 0:
         return geom
-    # the points to add, evenly along each long edge (i → i + 1), inserted after vertex i
-    count = np.ceil(length / max_edge).astype(np.int64) - 1
+    # the points to add, evenly along each long edge (i → i + 1), inserted after vertex i; counted in floats
+    # first: one far-off vertex asked for 1e297 points (an int64 overflow, then a crash) or 10 GB of them
+    need = np.ceil(length / max_edge) - 1
+    if not need.sum() <= MAX_ADDED_POINTS:
+        raise ValueError(f"cutting the edges to {max_edge} would add {need.sum():.3g} points")
+    count = need.astype(np.int64)
     at = np.repeat(edge, count)
     nth = np.arange(len(at)) - np.repeat(np.cumsum(count) - count, count) + 1
     frac = (nth / np.repeat(count + 1, count))[:, None]

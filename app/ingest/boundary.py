@@ -42,6 +42,7 @@ from app.domain.geometry import (
     dissolve_parts,
     ellipsoidal_areas_in_plane,
     from_crs,
+    is_projected,
     is_valid,
     to_gk,
     to_storage,
@@ -318,6 +319,7 @@ _PLAIN = (str, int, float, bool)
 
 # -- the common finish ----------------------------------------------------------------------------------
 _PARALLEL_VERTICES = 100_000
+MAX_PROJECTED_SPAN_M = 6_000_000.0  # China spans ~5,200 km east to west
 _HASH_BESIDE_BYTES = 4 << 20
 
 
@@ -362,6 +364,11 @@ def _finish(raw: _Raw, options: BoundaryOptions) -> Footprint:
         raise refuse("E_COORDINATE_INVALID", "坐标中含有非数值（NaN/无穷大）", "Coordinates include NaN or infinity")
     # every vertex's box, holes too, in the source's axes as they will be read
     box = coordinate_box(coords[:, 1], coords[:, 0]) if raw.crs.swapped else coordinate_box(coords[:, 0], coords[:, 1])
+    span = max(box[2] - box[0], box[3] - box[1])
+    if is_projected(raw.crs.src) and span > MAX_PROJECTED_SPAN_M:  # before any edge is cut to 200 m pieces
+        raise refuse("E_OUTSIDE_CHINA", f"坐标范围跨越 {span / 1000:,.0f} 公里，超出中国范围（按 {raw.crs.detected} 读取），请检查坐标",
+                     f"The coordinates span {span / 1000:,.0f} km, more than China does (read as {raw.crs.detected}): "
+                     "check them", bounds=[float(v) for v in box])
     if shapely.has_z(geoms[present]).any():
         geoms[present] = shapely.force_2d(geoms[present])
         repairs.append(note("R_Z_DROPPED", "已舍弃 Z/M 坐标", "Z and M coordinates dropped"))

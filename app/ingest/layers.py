@@ -6,6 +6,7 @@ table), GeoJSON, KML/KMZ, FlatGeobuf and FileGDB (a ``.gdb`` folder or a zip hol
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import shapely
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG, in_china
-from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, extent, is_valid, to_storage
+from app.domain.geometry import LINEAL, POLYGONAL, PUNTAL, coordinate_box, is_valid, to_storage
 from app.domain.models import ImportReport, LayerData
 from app.ingest.vector import read_vector, refuse, resolve_crs, sha256_path
 
@@ -73,11 +74,12 @@ def read_layer_file(
         except Exception as exc:  # PROJ refuses the transformation
             raise refuse("E_CRS_TRANSFORM", "无法把坐标转换为 CGCS2000", "Cannot transform the coordinates to CGCS2000",
                          reason=str(exc)) from None
-    x0, y0, x1, y1 = extent(geoms)
-    if not (in_china(x0, y0) and in_china(x1, y1)):
+    xy = shapely.get_coordinates(geoms)
+    x0, y0, x1, y1 = coordinate_box(xy[:, 0], xy[:, 1])  # every vertex, holes too; NaN where PROJ failed
+    if not (np.isfinite([x0, y0, x1, y1]).all() and in_china(x0, y0) and in_china(x1, y1)):
         raise refuse("E_OUTSIDE_CHINA", "坐标转换后不在中国范围内，请检查坐标系",
                      "After transformation the layer lies outside China: check the CRS",
-                     bounds=[x0, y0, x1, y1], crs=report.crs_detected)
+                     bounds=[v if math.isfinite(v) else None for v in (x0, y0, x1, y1)], crs=report.crs_detected)
     note("attributes")
     attrs = [catalog.map_attributes(kind, r) for r in records]
     report.field_mapping = _field_mapping(raw.fields, catalog, kind)
