@@ -248,7 +248,8 @@ def to_storage(geom: BaseGeometry | np.ndarray, src: int | str) -> BaseGeometry 
     return reproject(geom, src, STORAGE_EPSG)
 
 
-MAX_ADDED_POINTS = 20_000_000  # what cutting long edges may add to one call's geometries (~0.5 GB)
+MAX_ADDED_POINTS = 20_000_000  # what cutting long edges may add to one call's geometries (~0.5 GB), or
+# four points per vertex given, if more
 
 
 def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
@@ -301,7 +302,7 @@ def cut_long_edges(geom: BaseGeometry | np.ndarray, max_edge: float, *,
     # the points to add, evenly along each long edge (i → i + 1), inserted after vertex i; counted in floats
     # first: one far-off vertex asked for 1e297 points (an int64 overflow, then a crash) or 10 GB of them
     need = np.ceil(length / max_edge) - 1
-    if not need.sum() <= MAX_ADDED_POINTS:
+    if not need.sum() <= max(MAX_ADDED_POINTS, 4 * len(coords)):  # (a national layer may need more)
         raise ValueError(f"cutting the edges to {max_edge} would add {need.sum():.3g} points")
     count = need.astype(np.int64)
     at = np.repeat(edge, count)
