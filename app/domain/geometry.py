@@ -560,8 +560,8 @@ def dissolve_parts(polys: np.ndarray) -> np.ndarray:
     pieces = [_union(g) for g in np.split(members[big], np.cumsum(sizes[big_group])[:-1])] if big_group.any() else []
     pieces += list(_union_small_groups(members[~big], groups[~big]))
     pieces = np.array(pieces, dtype=object)
-    single = np.flatnonzero(shapely.get_type_id(pieces) == 3)  # most: a parcel alone (get_parts copies)
-    multi = np.flatnonzero(shapely.get_type_id(pieces) != 3)
+    polygon = shapely.get_type_id(pieces) == 3  # most: a parcel alone (get_parts would copy it)
+    single, multi = np.flatnonzero(polygon), np.flatnonzero(~polygon)
     split, owner = shapely.get_parts(pieces[multi], return_index=True)
     order = np.argsort(np.concatenate([single, multi[owner]]), kind="stable")  # the pieces' order, as before
     parts = np.concatenate([pieces[single], split])[order]

@@ -470,15 +470,15 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
         epsg = gk3_epsg(float(centre.x))
         if epsg != plane:
             return None
-        parts, _ = _drop_slivers(parts, parts, areas, options, repairs)
+        parts, _, areas = _drop_slivers(parts, parts, areas, options, repairs)
         area_ell = bg.submit(lambda: float(ellipsoidal_areas_in_plane(parts, src).sum()))
         lonlat = np.concatenate(chunked(lambda p: to_storage(p, src), parts))
         footprint = _mend_projected(lonlat)
         if footprint.is_empty:  # nothing with an area survived the projection (never seen; never screened)
             raise refuse("E_GEOMETRY_DEGENERATE", "边界投影后面积为零", "The boundary has no area once projected")
         added = int(shapely.get_num_coordinates(lonlat).sum()) - int(shapely.get_num_coordinates(parts).sum())
-        area_gk = float(shapely.area(parts).sum()) if len(parts) < len(areas) else float(areas.sum())
-        return _Shaped(footprint, area_gk, epsg, area_ell.result(), parcel_areas.result(), repairs, max(added, 0))
+        return _Shaped(footprint, float(areas.sum()), epsg, area_ell.result(), parcel_areas.result(), repairs,
+                       max(added, 0))
 
 
 def _centroid(parts: np.ndarray, areas: np.ndarray) -> np.ndarray:
@@ -539,9 +539,9 @@ def _shape_in_lonlat(work: np.ndarray, crs: CrsResolution, options: BoundaryOpti
         epsg = gk3_epsg(float(_centroid(parts, shapely.area(parts))[0]))  # where the stores and the overlay measure
         areas_gk = parcel_areas.result() if epsg == buffer_epsg else shapely.area(to_gk(polys, epsg))
         parts_gk = np.concatenate(chunked(lambda p: to_gk(p, epsg), parts))
-        kept, kept_gk = _drop_slivers(parts, parts_gk, shapely.area(parts_gk), options, repairs)
+        kept, kept_gk, kept_areas = _drop_slivers(parts, parts_gk, shapely.area(parts_gk), options, repairs)
         area_ell = float(ellipsoidal_areas_in_plane(kept_gk, epsg).sum())  # no projection again
-    return _Shaped(collect(kept), float(shapely.area(kept_gk).sum()), epsg, area_ell, areas_gk, repairs, added,
+    return _Shaped(collect(kept), float(kept_areas.sum()), epsg, area_ell, areas_gk, repairs, added,
                    collect(kept_gk))
 
 
@@ -582,17 +582,17 @@ def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Cal
 
 
 def _drop_slivers(parts: np.ndarray, parts_gk: np.ndarray, areas: np.ndarray, options: BoundaryOptions,
-                  repairs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+                  repairs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop parts under the sliver area (``areas``: measured in the GK plane) from both copies of the
-    footprint's parts."""
+    footprint's parts and from their areas."""
     small = areas < options.sliver_m2
     if small.all():
         raise refuse("E_GEOMETRY_DEGENERATE", f"边界面积小于 {options.sliver_m2} m²",
                      f"The boundary's area is under {options.sliver_m2} m²")
     if not small.any():
-        return parts, parts_gk
+        return parts, parts_gk, areas
     repairs.append(note("R_SLIVERS_DROPPED",
                         f"舍弃 {int(small.sum())} 个面积小于 {options.sliver_m2} m² 的碎片（共 {areas[small].sum():.3f} m²）",
                         f"Dropped {int(small.sum())} slivers under {options.sliver_m2} m² "
                         f"({areas[small].sum():.3f} m² in all)"))
-    return parts[~small], parts_gk[~small]
+    return parts[~small], parts_gk[~small], areas[~small]
