@@ -276,10 +276,11 @@ def _cached_description(text: str, accept_datum_approximation: bool) -> tuple[in
     return src, detected, tuple(notes)
 
 
-def _described(text: Any, accept_datum_approximation: bool) -> tuple[int | str, str, tuple[str, ...]]:
+def _described(text: Any, crs: CRS, accept_datum_approximation: bool) -> tuple[int | str, str, tuple[str, ...]]:
+    """``describe_crs`` of ``crs``, read from ``text``: once per short text."""
     if _cacheable(text):
         return _cached_description(text, accept_datum_approximation)
-    src, detected, notes = describe_crs(_read_crs(text), accept_datum_approximation)
+    src, detected, notes = describe_crs(crs, accept_datum_approximation)
     return src, detected, tuple(notes)
 
 
@@ -289,10 +290,11 @@ def resolve_crs(
 ) -> CrsResolution:
     """User CRS, else the file's (unless its lon/lat are impossible), else inference from the coordinates."""
     if user_crs:
-        if _read_crs(user_crs) is None:
+        crs = _read_crs(user_crs)
+        if crs is None:
             shown = str(user_crs)[:200]
             raise refuse("E_CRS_INVALID", f"无法识别坐标系“{shown}”", f"Unknown CRS '{shown}'", crs=shown)
-        src, detected, notes = _described(user_crs, accept_datum_approximation)
+        src, detected, notes = _described(user_crs, crs, accept_datum_approximation)
         return CrsResolution(src, detected, "user", list(notes))
     present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)] if len(geoms) else geoms
     if len(present) == 0:
@@ -306,7 +308,7 @@ def resolve_crs(
         impossible = crs.is_geographic and not (-180 <= bounds[0] <= bounds[2] <= 180
                                                 and -90 <= bounds[1] <= bounds[3] <= 90)
         if not impossible:
-            src, detected, notes = _described(file_crs, accept_datum_approximation)
+            src, detected, notes = _described(file_crs, crs, accept_datum_approximation)
             return CrsResolution(src, detected, file_source, list(notes))
         note = f"文件声明 {crs.name}，但坐标不是经纬度：忽略声明，按坐标推断"
     else:
