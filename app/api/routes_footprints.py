@@ -15,7 +15,7 @@ from app.api.deps import run_cpu
 from app.api.responses import json_bytes
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
-from app.domain.jsontext import text_problem
+from app.domain.jsontext import refuse_unkeepable, text_problem
 from app.ingest.boundary import BoundaryOptions, limits, read_boundary, read_geojson_object
 from app.settings import Settings
 
@@ -101,14 +101,6 @@ def load_json(text: str | bytes, unchecked: tuple[str, ...] = ()) -> Any:
     return doc
 
 
-def _plain_form(fields: dict[str, Any], filename: str | None) -> None:
-    """A multipart body's fields and file name as a record can keep them: Starlette decodes them in
-    whatever charset the request names (UTF-7 makes lone surrogates out of plain bytes)."""
-    problem = text_problem([fields, filename or ""])
-    if problem:
-        raise _bad("E_REQUEST_INVALID", f"表单字段无法读取：{problem[0]}", f"The form cannot be read: {problem[1]}")
-
-
 def _project(value: Any) -> dict[str, Any] | None:
     if value in (None, ""):
         return None
@@ -157,7 +149,10 @@ async def read_upload(request: Request) -> BoundaryUpload:
         raise _bad("E_FILE_TOO_LARGE", f"文件超过 {max_bytes >> 20} MB 的上限",
                    f"The file exceeds the {max_bytes >> 20} MB limit", status=413)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    _plain_form(fields, (upload.filename or "").replace("\x00", ""))  # (the name loses its NUL when read)
+    # as a record can keep them: Starlette decodes fields and names in whatever charset the request names
+    # (UTF-7 makes lone surrogates out of plain bytes); the file name loses its NUL when read
+    refuse_unkeepable([fields, (upload.filename or "").replace("\x00", "")], "E_REQUEST_INVALID",
+                      "表单字段无法读取", "The form cannot be read")
     project = _project(fields.pop("project", None))
     options = _options(fields, project, settings)
     fp = await run_cpu(request, read_boundary, data, upload.filename or "upload", options)

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from app.api.deps import get_catalog, get_store, require_admin, run_cpu
 from app.domain.catalog import Catalog
 from app.domain.errors import InputRefused
-from app.domain.jsontext import text_problem
+from app.domain.jsontext import refuse_unkeepable
 from app.domain.models import Provenance, check_layer_id
 from app.publishing import import_layer
 from app.settings import Settings
@@ -158,9 +158,8 @@ async def publish_version(
     if not isinstance(upload, StarletteUpload):
         raise InputRefused("E_FILE_MISSING", "缺少上传文件 file", "The upload has no file part")
     fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
-    problem = text_problem(fields)  # provenance is kept as text: no NUL, no lone surrogate (see jsontext)
-    if problem:
-        raise InputRefused("E_REQUEST_INVALID", f"表单字段无法读取：{problem[0]}", f"The form cannot be read: {problem[1]}")
+    # provenance is kept as text: no NUL, no lone surrogate (see jsontext)
+    refuse_unkeepable(fields, "E_REQUEST_INVALID", "表单字段无法读取", "The form cannot be read")
     kind = fields.get("kind")
     if not kind:
         raise InputRefused("E_REQUEST_INVALID", "缺少图层类型 kind", "The form needs a kind")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from app.domain.errors import InputRefused
+
 MAX_DEPTH = 32  # at the door, for what a request posts
 KEPT_DEPTH = 512  # for what is kept: json.dumps itself gives up near 1,000
 
@@ -38,3 +40,10 @@ def text_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, str] | No
             items = [x for kv in v.items() for x in kv] if isinstance(v, dict) else v
             stack.extend((x, depth + 1) for x in items)
     return None
+
+
+def refuse_unkeepable(value: Any, code: str, what_zh: str, what_en: str, max_depth: int = MAX_DEPTH) -> None:
+    """Raise ``InputRefused(code)`` saying what (``what_zh``, ``what_en``) a record could not keep, and why."""
+    problem = text_problem(value, max_depth)
+    if problem:
+        raise InputRefused(code, f"{what_zh}：{problem[0]}", f"{what_en}: {problem[1]}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from app.domain.errors import InputRefused
-from app.domain.jsontext import KEPT_DEPTH, text_problem
+from app.domain.jsontext import KEPT_DEPTH, refuse_unkeepable
 
 ACTIONS = ("new", "expand", "rebuild", "relocate", "upgrade")
 ACTION_ZH = {"new": "新建", "expand": "扩建", "rebuild": "改建", "relocate": "迁建", "upgrade": "技改"}
@@ -61,10 +61,8 @@ class ProjectSpec:
             raise InputRefused("E_PROJECT_INVALID", "row_width_m（用地宽度）须为 0–1000 米之间的数值",
                                "row_width_m (right-of-way width) must be a number of metres in (0, 1000]",
                                detail={"row_width_m": str(width)})
-        problem = text_problem(doc, KEPT_DEPTH)  # (a re-run parses a kept project again: no tighter than that)
-        if problem:
-            raise InputRefused("E_PROJECT_INVALID", f"项目信息无法保存：{problem[0]}",
-                               f"The project cannot be kept: {problem[1]}")
+        # (a re-run parses a kept project again: no tighter than that)
+        refuse_unkeepable(doc, "E_PROJECT_INVALID", "项目信息无法保存", "The project cannot be kept", KEPT_DEPTH)
         name = doc.get("name")
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 

@@ -21,7 +21,7 @@ from app import __version__
 from app.domain.catalog import Catalog
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
-from app.domain.jsontext import KEPT_DEPTH, text_problem
+from app.domain.jsontext import KEPT_DEPTH, refuse_unkeepable
 from app.domain.screening import VERDICT_ZH, ProjectSpec, shallow_dict
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
 from app.screening.engine import decide, evaluate, max_distance
@@ -102,10 +102,8 @@ class Screener:
                              pinned=pinned, rerun_of=rerun_of, buffer_m=buffer_m, sliver_m2=sliver_m2)
         # what came from the user, once more before it is kept: both stores must take it alike (the layers'
         # own attributes and the geometries are the stores' and the engine's)
-        problem = text_problem([record["project"], record["footprint"], record["parameters"]], KEPT_DEPTH)
-        if problem:
-            raise InputRefused("E_REQUEST_INVALID", f"筛查记录无法保存：{problem[0]}",
-                               f"The screening record cannot be kept: {problem[1]}")
+        refuse_unkeepable([record["project"], record["footprint"], record["parameters"]], "E_REQUEST_INVALID",
+                          "筛查记录无法保存", "The screening record cannot be kept", KEPT_DEPTH)
         self.store.save_screening(record, input_bytes)
         return record
 
