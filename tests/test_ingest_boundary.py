@@ -25,7 +25,7 @@ from pyproj import CRS, Transformer
 
 from app.domain.errors import EcoError
 from app.domain.geometry import from_crs
-from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
+from app.ingest.boundary import BoundaryOptions, parse_boundary, read_boundary, read_geojson_object
 from tests.geodata import GK, ORIGIN, gk_box
 
 PREFIXED = 4523  # the same zone with the zone number in the easting (35,xxx,xxx)
@@ -77,6 +77,25 @@ def test_zipped_gbk_shapefile_with_gk_prj(tmp_path: Path):
     check(fp, crs="EPSG:4544", source="prj")
     assert fp.echo.encoding == "GB18030" and [p.name for p in fp.echo.parcels] == ["地块甲", "地块乙"]
     assert fp.echo.parcels[0].area_m2_gk == pytest.approx(11_600, rel=1e-6)
+
+
+def test_parse_boundary_is_the_first_half_of_read_boundary(tmp_path: Path):
+    """What the ingest benchmark compares with pyogrio: the same parcels and CRS, nothing measured yet, and
+    the same refusals before anything is read."""
+    frame().to_file(tmp_path / "b.shp", encoding="GBK")
+    (tmp_path / "b.cpg").unlink()
+    data = zipped(tmp_path)
+    parsed, fp = parse_boundary(data, "边界.zip"), read_boundary(data, "边界.zip")
+    assert (parsed.crs.detected, parsed.crs.source, parsed.encoding) == ("EPSG:4544", "prj", "GB18030")
+    assert [(p.index, p.name, p.attributes) for p in parsed.parcels] == \
+        [(p.index, p.name, p.attributes) for p in fp.echo.parcels] == [(1, "地块甲", {"名称": "地块甲"}),
+                                                                        (2, "地块乙", {"名称": "地块乙"})]
+    assert [p.area_m2_gk for p in parsed.parcels] == [None, None]
+    assert shapely.equals(shapely.union_all(parsed.geoms), shapely.union_all([PARCEL_A, PARCEL_B]))
+    for call in (parse_boundary, read_boundary):
+        with pytest.raises(EcoError) as err:
+            call(data, "边界.zip", BoundaryOptions(max_bytes=len(data) - 1))
+        assert err.value.code == "E_FILE_TOO_LARGE"
 
 
 def test_shapefile_without_prj_zone_prefix_inferred(tmp_path: Path):
@@ -461,3 +480,17 @@ def test_attribute_values_keep_their_meaning(tmp_path: Path):
     assert second == {"编号": 8, "在册": False} and fp.echo.parcels[0].name == "甲" and fp.echo.parcels[1].name is None
     assert column_values(np.array(["2024-01-02", "NaT"], dtype="datetime64[D]")) == ["2024-01-02", None]
     assert column_values(np.array([dt.date(2024, 1, 2), None, float("nan")], dtype=object)) == [dt.date(2024, 1, 2), None, None]
+
+
+def test_encoding_is_judged_on_a_sample_cut_anywhere():
+    """GBK, UTF-8 and ASCII told apart on a 256 KB sample, wherever the cut falls inside a character."""
+    from app.ingest.encoding import _SAMPLE_BYTES, detect_encoding
+
+    for text in ("宗地甲", "a宗地乙"):  # the two-byte characters straddle the cut at odd and even offsets
+        body = (text * (_SAMPLE_BYTES // 3))
+        assert detect_encoding(body.encode("gbk")) == "GB18030"
+        assert detect_encoding(body.encode("utf-8")) == "UTF-8"
+    assert detect_encoding(b"plain " * 10) == "UTF-8"
+    assert detect_encoding("宗地".encode("gbk") + b"\xff") != "UTF-8"  # whole and short: decoded to the end
+    late = b"a" * _SAMPLE_BYTES * 2 + "宗地".encode("gbk")  # the sample starts at the first non-ASCII byte
+    assert detect_encoding(late) == "GB18030" and detect_encoding(late.decode("gbk").encode()) == "UTF-8"

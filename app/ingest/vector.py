@@ -69,14 +69,17 @@ def _find_datasets(root: Path, suffixes: dict[str, str]) -> list[Path]:
 
 
 def resolve_dataset(
-    path: Path, workdir: Path, sublayer: str | None, max_bytes: int, suffixes: dict[str, str] = LAYER_SUFFIXES
+    path: Path, workdir: Path, sublayer: str | None, max_bytes: int, suffixes: dict[str, str] = LAYER_SUFFIXES,
+    data: bytes | None = None,
 ) -> tuple[Path, str | None]:
-    """The dataset to open inside an upload (unzipping as needed) and the sub-layer still to pick."""
-    if not path.exists():
+    """The dataset to open inside an upload (unzipping as needed) and the sub-layer still to pick.
+
+    ``data``: a zip's bytes, unzipped from memory; ``path`` then only names it."""
+    if data is None and not path.exists():
         raise refuse("E_FILE_MISSING", f"文件不存在：{path}", f"File not found: {path}", status=404)
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        safe_extract(path, workdir, max_bytes)
+        safe_extract(path if data is None else data, workdir, max_bytes)
         datasets = _find_datasets(workdir, suffixes)
         if not datasets:
             raise refuse("E_ZIP_NO_DATA", "压缩包中没有可读取的图层文件（.shp/.gpkg/.gdb/.geojson…）",
@@ -145,9 +148,11 @@ def read_vector(
     encoding: str | None = None,
     max_bytes: int = 2 << 30,
     suffixes: dict[str, str] = LAYER_SUFFIXES,
+    data: bytes | None = None,
 ) -> RawVector:
-    """Open ``path`` (unzipping into ``workdir``) and read every feature with its attributes."""
-    dataset, sublayer = resolve_dataset(path, workdir, sublayer, max_bytes, suffixes)
+    """Open ``path`` (unzipping into ``workdir``; a zip from ``data`` if given) and read every feature with
+    its attributes."""
+    dataset, sublayer = resolve_dataset(path, workdir, sublayer, max_bytes, suffixes, data)
     layer = pick_sublayer(dataset, sublayer)
     is_shp = dataset.suffix.lower() == ".shp"
     if is_shp and not encoding:
