@@ -91,6 +91,7 @@ def test_parse_boundary_is_the_first_half_of_read_boundary(tmp_path: Path):
         [(p.index, p.name, p.attributes) for p in fp.echo.parcels] == [(1, "地块甲", {"名称": "地块甲"}),
                                                                         (2, "地块乙", {"名称": "地块乙"})]
     assert [p.area_m2_gk for p in parsed.parcels] == [None, None]
+    assert [p.name for p in parse_boundary(bytearray(data), "边界.zip").parcels] == ["地块甲", "地块乙"]
     assert shapely.equals(shapely.union_all(parsed.geoms), shapely.union_all([PARCEL_A, PARCEL_B]))
     for call in (parse_boundary, read_boundary):
         with pytest.raises(EcoError) as err:
@@ -482,15 +483,31 @@ def test_attribute_values_keep_their_meaning(tmp_path: Path):
     assert column_values(np.array([dt.date(2024, 1, 2), None, float("nan")], dtype=object)) == [dt.date(2024, 1, 2), None, None]
 
 
-def test_encoding_is_judged_on_a_sample_cut_anywhere():
-    """GBK, UTF-8 and ASCII told apart on a 256 KB sample, wherever the cut falls inside a character."""
-    from app.ingest.encoding import _SAMPLE_BYTES, detect_encoding
+def test_encoding_is_judged_on_the_whole_file():
+    """GBK whose first Chinese characters are also valid UTF-8 (水 is CB AE in both), a GBK row far down a
+    file, and plain ASCII (a review case: a sample of the file said UTF-8 and the upload was refused)."""
+    from app.ingest.encoding import detect_encoding
 
-    for text in ("宗地甲", "a宗地乙"):  # the two-byte characters straddle the cut at odd and even offsets
-        body = (text * (_SAMPLE_BYTES // 3))
-        assert detect_encoding(body.encode("gbk")) == "GB18030"
-        assert detect_encoding(body.encode("utf-8")) == "UTF-8"
-    assert detect_encoding(b"plain " * 10) == "UTF-8"
-    assert detect_encoding("宗地".encode("gbk") + b"\xff") != "UTF-8"  # whole and short: decoded to the end
-    late = b"a" * _SAMPLE_BYTES * 2 + "宗地".encode("gbk")  # the sample starts at the first non-ASCII byte
+    assert "水".encode("gbk").decode("utf-8") == "ˮ"  # the trap itself
+    rare = b"id,name\n1," + "水".encode("gbk") + b"\n" + b"2,abc\n" * 100_000 + "3,界址点\n".encode("gbk")
+    assert detect_encoding(rare) == "GB18030"
+    late = b"a" * 3_000_000 + "宗地".encode("gbk")
     assert detect_encoding(late) == "GB18030" and detect_encoding(late.decode("gbk").encode()) == "UTF-8"
+    assert detect_encoding(b"plain " * 10) == "UTF-8"
+
+
+@pytest.mark.parametrize("kind, kine, expected", [
+    (["x", "y"], [None, "z"], [{"KIND": "x"}, {"KIND": "z"}]),
+    (["x", "y"], ["p", None], [{"KIND": "p"}, {"KIND": "y"}]),
+    ([None, "y"], [None, "z"], [{}, {"KIND": "z"}]),
+])
+def test_a_field_name_given_twice_keeps_its_last_value(tmp_path: Path, kind, kine, expected):
+    """GDAL passes a DBF's duplicate field names through (a review case: the second, empty, column's
+    None took the first's value away, or failed with a 500)."""
+    gpd.GeoDataFrame({"KIND": kind, "KINE": kine}, geometry=[gk_box(0, 0, 50), gk_box(100, 0, 50)],
+                     crs=GK).to_file(tmp_path / "b.shp")
+    dbf = bytearray((tmp_path / "b.dbf").read_bytes())
+    at = dbf.index(b"KINE")
+    dbf[at:at + 4] = b"KIND"
+    (tmp_path / "b.dbf").write_bytes(bytes(dbf))
+    assert [p.attributes for p in read_boundary(zipped(tmp_path), "b.zip").echo.parcels] == expected

@@ -16,14 +16,14 @@ def _refuse(code: str, zh: str, en: str, status: int = 422, **detail: object) ->
     return InputRefused(code, zh, en, status=status, detail=dict(detail))
 
 
-def safe_extract(path: Path | bytes, dest: Path, max_total_bytes: int) -> list[Path]:
+def safe_extract(path: Path | bytes | bytearray | memoryview, dest: Path, max_total_bytes: int) -> list[Path]:
     """Extract ``path`` (or an archive's bytes) into ``dest`` refusing traversal, links, bombs and broken
     archives.
 
     ``__MACOSX`` resource forks and dot-files are skipped. Returns the extracted files.
     """
     try:
-        zf = zipfile.ZipFile(io.BytesIO(path) if isinstance(path, bytes) else path)
+        zf = zipfile.ZipFile(path if isinstance(path, Path) else io.BytesIO(path))
     except Exception as exc:  # BadZipFile, OSError, a name flagged UTF-8 that is not, an unknown version …
         raise _refuse("E_ZIP_BROKEN", "压缩包已损坏或不是 zip 文件", "The archive is broken or not a zip file",
                       reason=str(exc)) from None
@@ -34,7 +34,7 @@ def safe_extract(path: Path | bytes, dest: Path, max_total_bytes: int) -> list[P
             raise _refuse("E_ZIP_TOO_MANY", "压缩包内文件过多", "Too many entries in the archive", status=413,
                           entries=len(infos))
         total = 0
-        archive_size = max(len(path) if isinstance(path, bytes) else path.stat().st_size, 1)
+        archive_size = max(path.stat().st_size if isinstance(path, Path) else len(path), 1)
         for info in infos:
             name = info.filename.replace("\\", "/")
             parts = PurePosixPath(name).parts

@@ -8,15 +8,13 @@ line/point handling, repair, slivers, limits, areas and the echo.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count, repeat
 from pathlib import Path
@@ -332,29 +330,18 @@ def _vector_parcels(raw: RawVector) -> list[Parcel]:
     for f, col in zip(raw.fields, columns, strict=True):
         if f.lower() in ("name", "名称", "dkmc", "地块名称"):
             labels = [old if old is not None or v is None else str(v) for old, v in zip(labels, col, strict=True)]
-    with _gc_paused():
-        attributes = list(map(dict, map(zip, repeat(raw.fields), zip(*columns)))) if columns else \
-            [{} for _ in labels]
-        for key, col in zip(raw.fields, columns, strict=True):
+    rows = zip(*columns, strict=True) if columns else ((),) * len(labels)
+    fields = raw.fields
+    if len(set(fields)) == len(fields):  # (dict and zip in C; a None is then taken out column by column)
+        attributes = list(map(dict, map(zip, repeat(fields), rows)))
+        for key, col in zip(fields, columns, strict=True):
             if None in col:  # a value the file does not have is left out, not kept as null
                 for attrs, v in zip(attributes, col, strict=True):
                     if v is None:
                         del attrs[key]
-        return [Parcel(i, name=label, attributes=attrs) for i, label, attrs in zip(count(1), labels, attributes)]
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No garbage collection while tens of thousands of records are made: each allocation burst sets off
-    collections that walk every live object, which cost twice the making itself (0.06 s for 40,800
-    parcels). Nothing made here is cyclic; the collector runs again afterwards."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+    else:  # a name twice (GDAL passes a DBF's through): its last value given wins
+        attributes = [{k: v for k, v in zip(fields, row) if v is not None} for row in rows]
+    return [Parcel(i, name=label, attributes=attrs) for i, label, attrs in zip(count(1), labels, attributes)]
 
 
 _PLAIN = (str, int, float, bool)

@@ -38,6 +38,7 @@ class CurrentVersions:
         self._listening_since = 0.0
         self._retry_at = 0.0
         self._closed = False
+        self._told = False  # the server sent the listening connection a notice (FATAL before it goes)
         self.loads = 0  # how often the database was asked (tests watch it)
 
     def get(self) -> Versions:
@@ -75,6 +76,8 @@ class CurrentVersions:
             self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5, keepalives=1,
                                          keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
             self._conn.execute(f"LISTEN {CHANNEL}")
+            self._told = False
+            self._conn.add_notice_handler(self._notice)
             self._poll = select.poll()
             self._poll.register(self._conn.pgconn.socket, select.POLLIN)
         except psycopg.Error as exc:
@@ -86,11 +89,16 @@ class CurrentVersions:
         self._value = None  # anything cached before this LISTEN may have missed a notification
         return True
 
+    def _notice(self, _diagnostic: psycopg.errors.Diagnostic) -> None:
+        self._told = True
+
     def _changed(self) -> bool:
         """Drain what has arrived on the socket; a connection that is closing counts as a change.
 
         A server shutting down sends its last message and then closes: the first read takes the
-        message, so the socket is read again while it has more (the close raises)."""
+        message, so the socket is read again while it has more (the close raises). A backend that is
+        terminated sends a FATAL message first, which libpq hands to the notice handler while the close
+        may still be on its way: any message but a notification counts as a loss."""
         pg = self._conn.pgconn
         try:
             got = False
@@ -98,7 +106,7 @@ class CurrentVersions:
                 pg.consume_input()
                 while pg.notifies() is not None:
                     got = True
-                if pg.status != psycopg.pq.ConnStatus.OK:
+                if self._told or pg.status != psycopg.pq.ConnStatus.OK:
                     raise psycopg.OperationalError("listening connection lost")
                 if not self._poll.poll(0):
                     return got
