@@ -346,3 +346,21 @@ def test_cutting_edges_refuses_to_add_points_without_end():
     with pytest.raises(ValueError):
         geometry.cut_long_edges(shapely.LineString([(0, 0), (1e10, 0)]), 200.0)
     assert shapely.get_num_coordinates(geometry.cut_long_edges(shapely.LineString([(0, 0), (1e6, 0)]), 200.0)) == 5001
+
+
+def test_interiors_meet_tells_a_tiling_from_overlapping_features():
+    """Shared edges and corners do not count; an overlap, a feature inside another, or a duplicate does."""
+    from app.domain.geometry import interiors_meet
+
+    tiles = [shapely.box(x, y, x + 1, y + 1) for x in range(30) for y in range(30)]  # 900 tiles, edges shared
+    assert not interiors_meet(np.array(tiles, dtype=object))
+    assert not interiors_meet(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)], dtype=object))  # a corner
+    assert not interiors_meet(np.array([shapely.box(0, 0, 1, 1), None, shapely.Polygon()], dtype=object))
+    for extra in (shapely.box(0.5, 0.5, 1.5, 1.5),  # overlaps four tiles
+                  shapely.box(10.2, 10.2, 10.4, 10.4),  # inside one
+                  shapely.box(29, 29, 30, 30),  # a duplicate of the last
+                  shapely.box(-5, -5, 40, 40)):  # holds them all
+        assert interiors_meet(np.array([*tiles, extra], dtype=object), chunk=64)
+    # a touch along an edge with vertices not shared (a T-junction) is still no overlap
+    assert not interiors_meet(np.array([shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 1), (1, 1), (2, 1), (2, 2), (0, 2)])],
+                                       dtype=object))

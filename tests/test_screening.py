@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,7 @@ from app.screening.rules import load_rulebook
 from app.screening.service import Screener
 from app.settings import PROJECT_ROOT
 from tests.conftest import make_store
-from tests.geodata import gk_box, to_lonlat
+from tests.geodata import ORIGIN, gk_box, to_lonlat
 
 RULES = Path(__file__).parent / "data" / "rules"
 PROV = Provenance(source_document="测试数据")
@@ -223,6 +224,65 @@ def test_records_are_immutable(world):
     assert world.get_screening(rec["id"])["verdict"] == rec["verdict"]
 
 
+def test_publish_records_whether_features_overlap_and_the_dissolve_is_right_either_way(store):
+    """Both stores record at publish whether any two features share interior points. A layer whose
+    features tile (control units) is dissolved by adding its clips' areas; one whose features overlap
+    is united, so an overlap still counts once."""
+    from app.domain.geometry import to_gk
+
+    tiles = [gk_box(x, y, 300) for x in range(0, 1200, 300) for y in range(0, 1200, 300)]  # edges shared
+    pair = [gk_box(0, 0, 600), gk_box(300, 300, 600)]  # overlapping by 300 × 300
+    units = publish(store, "units", "control_unit", tiles, [{"name": f"u{i}"} for i in range(len(tiles))])
+    red = publish(store, "redline", "eco_redline", pair, [{"name": "a"}, {"name": "b"}])
+    assert store.get_version(units).report["features_overlap"] is False
+    assert store.get_version(red).report["features_overlap"] is True
+    fp_gk = gk_box(150, 150, 700)  # across nine tiles and both redline squares
+    fp = footprint(fp_gk)
+    assert {p.layer_id: p.apart for p in store.candidate_pieces(fp.geometry)} == {"units": True, "redline": False}
+    res = overlay(store, fp)
+    direct = to_gk(fp.geometry, 4544)
+    got = {x.layer: x for x in res.layers}
+    assert got["units"].area_m2 == pytest.approx(direct.area, rel=1e-9)  # all of it, once
+    assert got["units"].share_of_footprint <= 1.0 and got["units"].features == 9
+    assert got["units"].area_m2_ellipsoidal == pytest.approx(fp.echo.area_m2_ellipsoidal, rel=1e-6)
+    union = shapely.intersection(direct, shapely.union_all(to_gk(to_lonlat(np.array(pair, dtype=object)), 4544)))
+    assert got["redline"].area_m2 == pytest.approx(union.area, rel=1e-6)
+    assert got["redline"].area_m2 < sum(o.area_m2 for o in res.overlaps if o.layer == "redline") - 80_000
+
+
+def test_a_version_published_before_overlaps_were_recorded_is_united(store_kind, tmp_path, catalog):
+    """A version whose report does not say (published by an older EcoRedline) is treated as overlapping."""
+    st = make_store(store_kind, tmp_path, catalog)
+    try:
+        vid = publish(st, "units", "control_unit", [gk_box(0, 0, 300), gk_box(300, 0, 300)], [{}, {}])
+        if store_kind == "postgis":
+            with psycopg.connect(st.url, autocommit=True) as conn:
+                conn.execute("UPDATE layer_version SET report = report - 'features_overlap' WHERE id = %s", (vid,))
+        else:
+            st._con.execute("UPDATE er_layer_version SET report = json_remove(report, '$.features_overlap')"
+                            " WHERE id = ?", (vid,))
+            st._con.commit()
+    finally:
+        st.close()
+    st = make_store(store_kind, tmp_path, catalog) if store_kind == "embedded" else \
+        _reopen_postgis(catalog)
+    try:
+        assert "features_overlap" not in st.get_version(vid).report
+        fp = footprint(gk_box(200, 0, 200, 100))
+        assert {p.apart for p in st.candidate_pieces(fp.geometry)} == {False}
+        assert overlay(st, fp).layers[0].area_m2 == pytest.approx(20_000, rel=1e-6)
+    finally:
+        st.close()
+
+
+def _reopen_postgis(catalog):
+    from app.settings import Settings
+    from app.store.postgis import PostgisStore
+    from tests.conftest import PG_URL
+
+    return PostgisStore(PG_URL, catalog, Settings(database_url=PG_URL))
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 10_000))
 def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
@@ -246,6 +306,12 @@ def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
             zones.append(shapely.make_valid(shapely.Polygon(np.column_stack([380_000 + cx + r * np.cos(a),
                                                                              3_270_000 + cy + r * np.sin(a)]))))
         publish(st_, "redline", "eco_redline", zones, [{"name": str(i)} for i in range(len(zones))])
+        # control units tiling the land (neighbours share their edges exactly): dissolved by adding areas
+        edges = -1800 + np.arange(int(3600 // rng.uniform(250, 700)) + 1) * rng.uniform(250, 700)
+        x, y = ORIGIN[0] + edges, ORIGIN[1] + edges
+        cells = [shapely.box(x[i], y[j], x[i + 1], y[j + 1]) for i in range(len(x) - 1) for j in range(len(y) - 1)]
+        units = publish(st_, "units", "control_unit", cells, [{"name": str(i)} for i in range(len(cells))])
+        assert st_.get_version(units).report["features_overlap"] is False
         fx, fy, w, h = rng.uniform(-1500, 1000), rng.uniform(-1500, 1000), rng.uniform(50, 1500), rng.uniform(50, 1500)
         fp_gk = gk_box(fx, fy, w, h)
         reach = float(rng.choice([0.0, 150.0, 600.0]))
@@ -256,14 +322,17 @@ def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
         fp_direct = to_gk(to_lonlat(fp_gk), 4544)
         zones_direct = to_gk(to_lonlat(np.array(zones, dtype=object)), 4544)
         expected = {i: shapely.intersection(fp_direct, z).area for i, z in enumerate(zones_direct)}
-        got = {int(o.feature_id.rsplit(".", 1)[1]): o.area_m2 for o in res.overlaps}
+        got = {int(o.feature_id.rsplit(".", 1)[1]): o.area_m2 for o in res.overlaps if o.layer == "redline"}
         for i, area in expected.items():
             assert got.get(i, 0.0) == pytest.approx(area, rel=1e-5, abs=5.0)
         union = shapely.intersection(fp_direct, shapely.union_all(zones_direct)).area
-        layer_area = sum(x.area_m2 for x in res.layers)
+        layer_area = sum(x.area_m2 for x in res.layers if x.layer == "redline")
         assert layer_area == pytest.approx(union, rel=1e-5, abs=5.0)
+        cells_direct = shapely.union_all(to_gk(to_lonlat(np.array(cells, dtype=object)), 4544))
+        unit_area = sum(x.area_m2 for x in res.layers if x.layer == "units")
+        assert unit_area == pytest.approx(shapely.intersection(fp_direct, cells_direct).area, rel=1e-6, abs=1.0)
         distances = {i: shapely.distance(fp_direct, z) for i, z in enumerate(zones_direct)}
-        found = {int(o.feature_id.rsplit(".", 1)[1]): o.distance_m for o in res.overlaps}
+        found = {int(o.feature_id.rsplit(".", 1)[1]): o.distance_m for o in res.overlaps if o.layer == "redline"}
         for i, d in distances.items():
             if d <= reach - 0.01:
                 assert found[i] == pytest.approx(d, abs=0.01)

@@ -432,6 +432,25 @@ def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 
 
+def interiors_meet(geoms: np.ndarray, chunk: int = 4096) -> bool:
+    """Whether any two of ``geoms`` share interior points (overlap, or one lies in another); sharing
+    edges or corners does not count. A layer whose features never meet, as control units tile the
+    land, is dissolved by adding areas: a union of its clips cannot change their sum.
+
+    Pairs are found by the tree and tested a chunk at a time, so an overlapping layer stops early."""
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if len(geoms) < 2:
+        return False
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    for s in range(0, len(left), chunk):
+        if shapely.relate_pattern(geoms[left[s:s + chunk]], geoms[right[s:s + chunk]], "T********").any():
+            return True
+    return False
+
+
 def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest member of each node's component, for ``n`` nodes joined by the edges ``a[i]–b[i]``.
 

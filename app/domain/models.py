@@ -67,6 +67,10 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     field_mapping: dict[str, str] = field(default_factory=dict)
     vertex_count: int = 0
+    # whether any two features share interior points (found at publish; None: not known, as for versions
+    # published before it was recorded). The overlay dissolves a layer whose features never meet by
+    # adding areas.
+    features_overlap: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +163,7 @@ class Piece:
     geometry: Any  # shapely geometry (one piece), EPSG:4490
     feature_area_m2: float = 0.0  # the whole feature's ellipsoidal area
     geometry_gk: Any = None  # the piece in the probe's GK plane, when the store holds it projected
+    apart: bool = False  # no two features of its version share interior points (known at publish)
 
     @property
     def feature_id(self) -> str:

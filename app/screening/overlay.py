@@ -184,9 +184,13 @@ def _measure(fp_gk: BaseGeometry, whole: tuple[BaseGeometry, float], pieces: lis
     by_layer: dict[str, list] = defaultdict(list)
     for key, clip in clips.items():
         by_layer[key[0]].append(clip)
+    # features that share no interior point (control units tile the land; known at publish) cannot
+    # overlap in their clips either: their areas add up, with no GEOS work (a tenth of the overlay at p95)
+    apart = {key[0] for key, first, _d in found if first.apart}
     # per layer: the dissolved area, and which geometries make up its ellipsoidal area
-    dissolved = {layer: _join(np.array([g for g, _a in parts], dtype=object), [a for _g, a in parts], fp_gk,
-                              fp_area, need_shape=False)
+    dissolved = {layer: (None, min(float(sum(a for _g, a in parts)), fp_area)) if layer in apart and len(parts) > 1
+                 else _join(np.array([g for g, _a in parts], dtype=object), [a for _g, a in parts], fp_gk,
+                            fp_area, need_shape=False)
                  for layer, parts in by_layer.items()}
     # one transformation to lon/lat for every clip (the footprint itself is known there), one to the
     # equal-area plane for every ellipsoidal area
@@ -220,7 +224,8 @@ def _measure(fp_gk: BaseGeometry, whole: tuple[BaseGeometry, float], pieces: lis
         if layer in dissolved:
             shape, d_area = dissolved[layer]
             # no shape: the layer's clips do not overlap, so their ellipsoidal areas add up as well
-            d_ell = ell_of[id(shape)] if shape is not None else sum(o.area_m2_ellipsoidal for o in rows)
+            d_ell = ell_of[id(shape)] if shape is not None else min(sum(o.area_m2_ellipsoidal for o in rows),
+                                                                    whole[1])
         summary.append(LayerOverlap(
             layer=layer, kind=rows[0].kind, version_id=rows[0].version_id, area_m2=d_area,
             area_m2_ellipsoidal=d_ell if d_area > 0 else 0.0,

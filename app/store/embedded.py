@@ -13,6 +13,8 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import ellipsoidal_areas, from_crs, subdivide
+from app.domain.geometry import ellipsoidal_areas, from_crs, interiors_meet, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -235,7 +237,10 @@ class EmbeddedStore:
         if row is not None and row[0] != data.kind:
             raise kind_mismatch(layer_id, row[0], data.kind)  # before any heavy work
         # everything heavy happens before the write lock, so screenings are never kept waiting
-        owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
+        with ThreadPoolExecutor(1) as bg:  # (GEOS lets go of the GIL)
+            overlap = bg.submit(interiors_meet, data.geometries)
+            owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
+            data = replace(data, report=replace(data.report, features_overlap=overlap.result()))
         note("subdivide", 1, 1)
         return self._write(layer_id, data, provenance, owner, pieces, note, n, bbox, vertices)
 
@@ -473,7 +478,9 @@ class EmbeddedStore:
         for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
                                            (vid,)):
             attrs[fid], areas[fid] = json.loads(text), area
-        return PieceIndex.build(pieces, piece_fid, attrs, areas)
+        overlap = con.execute("SELECT json_extract(report, '$.features_overlap') FROM er_layer_version WHERE id = ?",
+                              (vid,)).fetchone()
+        return PieceIndex.build(pieces, piece_fid, attrs, areas, apart=overlap is not None and overlap[0] == 0)
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
         """Kept per connection while SQLite's ``data_version`` says no other connection has committed (a

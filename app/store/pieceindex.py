@@ -30,6 +30,7 @@ class PieceIndex:
     attributes: dict[int, dict[str, Any]]
     areas: dict[int, float]
     vertices: int
+    apart: bool = False  # no two features share interior points (recorded at publish)
     # pieces projected into a GK zone's plane, by EPSG code, built on the zone's first probe that finds
     # pieces while the budget has room; the vertices each zone needs, once measured
     planes: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
@@ -43,9 +44,9 @@ class PieceIndex:
 
     @classmethod
     def build(cls, pieces: np.ndarray, piece_fid: np.ndarray, attributes: dict[int, dict[str, Any]],
-              areas: dict[int, float]) -> PieceIndex:
+              areas: dict[int, float], apart: bool = False) -> PieceIndex:
         return cls(pieces, piece_fid, shapely.STRtree(pieces), attributes, areas,
-                   int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0)
+                   int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0, apart)
 
     def query(self, layer: str, kind: str, vid: str, geometry: BaseGeometry,
               window: BaseGeometry | None, gk_epsg: int | None = None,
@@ -63,7 +64,7 @@ class PieceIndex:
         for i in np.sort(hits):
             fid = int(self.piece_fid[i])
             out.append(Piece(layer, kind, vid, fid, self.attributes[fid], self.pieces[i], self.areas[fid],
-                             None if plane is None else plane[i]))
+                             None if plane is None else plane[i], self.apart))
         return out
 
     def plane(self, epsg: int, room: Callable[[int], bool] | None = None) -> np.ndarray | None:

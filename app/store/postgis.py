@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, ellipsoidal_areas, subdivide
+from app.domain.geometry import degree_margin, ellipsoidal_areas, interiors_meet, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -106,9 +106,10 @@ class PostgisStore:
         areas = ellipsoidal_areas(data.geometries)
         # pieces are cut on the other core while the features stream in (ST_Subdivide in PostGIS 3.3 is
         # ~14× slower for the same result: see BENCHMARKS.md)
-        with ThreadPoolExecutor(2) as bg, self.pool.connection() as conn, conn.transaction():
+        with ThreadPoolExecutor(3) as bg, self.pool.connection() as conn, conn.transaction():
             pieces_job = bg.submit(subdivide, data.geometries, self.settings.subdivide_max_vertices)
             bands_job = bg.submit(generalise, data.geometries)
+            overlap_job = bg.submit(interiors_meet, data.geometries)
             conn.execute("INSERT INTO layer (id, kind) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                          (layer_id, data.kind))
             kind, seq = conn.execute(
@@ -162,6 +163,8 @@ class PostgisStore:
                 if bands:  # none for point layers: their tiles read the features at every zoom
                     conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
                 note("bands", 1, 1)
+            conn.execute("UPDATE layer_version SET report = jsonb_set(report, '{features_overlap}', %s::jsonb)"
+                         " WHERE id = %s", (json.dumps(overlap_job.result()), vid))
             conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
             note("switch", 1, 1)
         self._current.invalidate()  # committed: this process sees it at once, others by NOTIFY
@@ -375,9 +378,12 @@ class PostgisStore:
                                 " ORDER BY fid, ctid", (vid,)).fetchall()
             feats = conn.execute("SELECT fid, attributes, area_m2 FROM feature WHERE version_id = %s",
                                  (vid,)).fetchall()
+            overlap = conn.execute("SELECT report->>'features_overlap' FROM layer_version WHERE id = %s",
+                                   (vid,)).fetchone()
         pieces = shapely.from_wkb([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
-        return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats})
+        return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats},
+                                apart=overlap is not None and overlap[0] == "false")
 
     def _sql_pieces(self, geometry: BaseGeometry, distance_m: float,
                     targets: dict[str, tuple[str, str]]) -> list[Piece]:
