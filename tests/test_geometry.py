@@ -349,7 +349,8 @@ def test_cutting_edges_refuses_to_add_points_without_end():
 
 
 def test_interiors_meet_tells_a_tiling_from_overlapping_features():
-    """Shared edges and corners do not count; an overlap, a feature inside another, or a duplicate does."""
+    """Shared edges and corners do not count; an overlap, a feature inside another, or a duplicate does,
+    beyond the slack."""
     from app.domain.geometry import interiors_meet
 
     tiles = [shapely.box(x, y, x + 1, y + 1) for x in range(30) for y in range(30)]  # 900 tiles, edges shared
@@ -360,7 +361,13 @@ def test_interiors_meet_tells_a_tiling_from_overlapping_features():
                   shapely.box(10.2, 10.2, 10.4, 10.4),  # inside one
                   shapely.box(29, 29, 30, 30),  # a duplicate of the last
                   shapely.box(-5, -5, 40, 40)):  # holds them all
-        assert interiors_meet(np.array([*tiles, extra], dtype=object), chunk=64)
+        assert interiors_meet(np.array([*tiles, extra], dtype=object))
+    # neighbours meant to share an edge whose coordinates differ in the last bit (0.1 steps): forgiven
+    # within the slack, and only within it
+    cells = np.array([shapely.box(i * 0.1, j * 0.1, i * 0.1 + 0.1, j * 0.1 + 0.1) for i in range(30)
+                      for j in range(30)], dtype=object)
+    assert interiors_meet(cells) and not interiors_meet(cells, slack=1e-12)
+    assert interiors_meet(np.array([*tiles, shapely.box(0.5, 0.5, 0.6, 0.6)], dtype=object), slack=0.009)
     # a touch along an edge with vertices not shared (a T-junction) is still no overlap
     assert not interiors_meet(np.array([shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 1), (1, 1), (2, 1), (2, 2), (0, 2)])],
                                        dtype=object))

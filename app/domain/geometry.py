@@ -432,23 +432,41 @@ def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
     return np.where(shapely.get_dimensions(geoms) == 2, shapely.area(projected), 0.0)
 
 
-def interiors_meet(geoms: np.ndarray, chunk: int = 4096) -> bool:
-    """Whether any two of ``geoms`` share interior points (overlap, or one lies in another); sharing
-    edges or corners does not count. A layer whose features never meet, as control units tile the
-    land, is dissolved by adding areas: a union of its clips cannot change their sum.
+def interiors_meet(geoms: np.ndarray, slack: float = 0.0) -> bool:
+    """Whether features share interior points over more than ``slack`` of area in all (in the
+    geometries' units); sharing edges or corners does not count. A layer whose features never meet, as
+    control units tile the land, is dissolved by adding areas, off by ``slack`` at most.
 
-    Pairs are found by the tree and tested a chunk at a time, so an overlapping layer stops early."""
+    The slack forgives what floating point leaves between neighbours that were meant to share an edge
+    (x + w and the next cell's x differ in the last bit). An overlapping layer shows it in its first
+    pairs, so they are tested first; a clean coverage (neighbours' edges match vertex for vertex) is
+    then confirmed by GEOS's coverage validator in one pass, half the cost of testing every pair."""
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if len(geoms) < 2:
         return False
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    left, right = shapely.STRtree(geoms).query(geoms)  # pairs whose boxes meet
     keep = left < right
     left, right = left[keep], right[keep]
-    for s in range(0, len(left), chunk):
-        if shapely.relate_pattern(geoms[left[s:s + chunk]], geoms[right[s:s + chunk]], "T********").any():
-            return True
+    shared = 0.0
+    start, size = 0, 32
+    while start < len(left):
+        a, b = geoms[left[start:start + size]], geoms[right[start:start + size]]
+        meet = shapely.relate_pattern(a, b, "T********")
+        if meet.any():
+            shared += float(shapely.area(shapely.intersection(a[meet], b[meet])).sum())
+            if shared > slack:
+                return True
+        if start == 0 and len(left) > size and shapely.coverage_is_valid(geoms):
+            return False
+        start, size = start + size, min(size * 4, 4096)
     return False
+
+
+# a layer whose features share less than this in all is dissolved by adding areas (as stored, in
+# lon/lat: the slack in square degrees is taken at the equator, where a degree² is largest)
+APART_SLACK_M2 = 0.01
+APART_SLACK_DEG2 = APART_SLACK_M2 / (111_320.0 ** 2)
 
 
 def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import ellipsoidal_areas, from_crs, interiors_meet, subdivide
+from app.domain.geometry import APART_SLACK_DEG2, ellipsoidal_areas, from_crs, interiors_meet, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -238,7 +238,7 @@ class EmbeddedStore:
             raise kind_mismatch(layer_id, row[0], data.kind)  # before any heavy work
         # everything heavy happens before the write lock, so screenings are never kept waiting
         with ThreadPoolExecutor(1) as bg:  # (GEOS lets go of the GIL)
-            overlap = bg.submit(interiors_meet, data.geometries)
+            overlap = bg.submit(interiors_meet, data.geometries, APART_SLACK_DEG2)
             owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
             data = replace(data, report=replace(data.report, features_overlap=overlap.result()))
         note("subdivide", 1, 1)

@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import degree_margin, ellipsoidal_areas, interiors_meet, subdivide
+from app.domain.geometry import APART_SLACK_DEG2, degree_margin, ellipsoidal_areas, interiors_meet, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -109,7 +109,7 @@ class PostgisStore:
         with ThreadPoolExecutor(3) as bg, self.pool.connection() as conn, conn.transaction():
             pieces_job = bg.submit(subdivide, data.geometries, self.settings.subdivide_max_vertices)
             bands_job = bg.submit(generalise, data.geometries)
-            overlap_job = bg.submit(interiors_meet, data.geometries)
+            overlap_job = bg.submit(interiors_meet, data.geometries, APART_SLACK_DEG2)
             conn.execute("INSERT INTO layer (id, kind) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                          (layer_id, data.kind))
             kind, seq = conn.execute(
