@@ -371,3 +371,20 @@ def test_interiors_meet_tells_a_tiling_from_overlapping_features():
     # a touch along an edge with vertices not shared (a T-junction) is still no overlap
     assert not interiors_meet(np.array([shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 1), (1, 1), (2, 1), (2, 2), (0, 2)])],
                                        dtype=object))
+
+
+def test_overlap_facts_apply_to_areal_layers_only():
+    """Points and lines never share an area, so nothing is claimed for them (a review case: duplicate
+    points read as 'no overlap'); the longest edge is measured in metres on lon/lat."""
+    from app.domain.geometry import apart, overlap_facts
+
+    pts = np.array([shapely.Point(103.5, 29.5), shapely.Point(103.5, 29.5)], dtype=object)
+    assert overlap_facts(pts) == {"features_overlap": None, "longest_edge_m": 0.0}
+    line = np.array([shapely.LineString([(103.5, 29.5), (103.51, 29.5)])], dtype=object)
+    facts = overlap_facts(line)
+    assert facts["features_overlap"] is None and facts["longest_edge_m"] == pytest.approx(969, abs=2)
+    cells = np.array([shapely.box(103.5, 29.5, 103.501, 29.501), shapely.box(103.501, 29.5, 103.502, 29.501)],
+                     dtype=object)
+    facts = overlap_facts(cells)
+    assert facts == {"features_overlap": False, "longest_edge_m": pytest.approx(111.3, abs=0.2)}
+    assert apart(**facts) and not apart(False, 300.0) and not apart(None, 100.0) and not apart(True, 100.0)

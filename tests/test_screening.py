@@ -230,24 +230,52 @@ def test_publish_records_whether_features_overlap_and_the_dissolve_is_right_eith
     is united, so an overlap still counts once."""
     from app.domain.geometry import to_gk
 
-    tiles = [gk_box(x, y, 300) for x in range(0, 1200, 300) for y in range(0, 1200, 300)]  # edges shared
+    tiles = [gk_box(x, y, 200) for x in range(0, 1200, 200) for y in range(0, 1200, 200)]  # edges shared
     pair = [gk_box(0, 0, 600), gk_box(300, 300, 600)]  # overlapping by 300 × 300
     units = publish(store, "units", "control_unit", tiles, [{"name": f"u{i}"} for i in range(len(tiles))])
     red = publish(store, "redline", "eco_redline", pair, [{"name": "a"}, {"name": "b"}])
     assert store.get_version(units).report["features_overlap"] is False
+    assert store.get_version(units).report["longest_edge_m"] == pytest.approx(200, abs=1)
     assert store.get_version(red).report["features_overlap"] is True
-    fp_gk = gk_box(150, 150, 700)  # across nine tiles and both redline squares
+    fp_gk = gk_box(150, 150, 700)  # across 25 tiles and both redline squares
     fp = footprint(fp_gk)
     assert {p.layer_id: p.apart for p in store.candidate_pieces(fp.geometry)} == {"units": True, "redline": False}
     res = overlay(store, fp)
     direct = to_gk(fp.geometry, 4544)
     got = {x.layer: x for x in res.layers}
     assert got["units"].area_m2 == pytest.approx(direct.area, rel=1e-9)  # all of it, once
-    assert got["units"].share_of_footprint <= 1.0 and got["units"].features == 9
+    assert got["units"].share_of_footprint <= 1.0 and got["units"].features == 25
     assert got["units"].area_m2_ellipsoidal == pytest.approx(fp.echo.area_m2_ellipsoidal, rel=1e-6)
     union = shapely.intersection(direct, shapely.union_all(to_gk(to_lonlat(np.array(pair, dtype=object)), 4544)))
     assert got["redline"].area_m2 == pytest.approx(union.area, rel=1e-6)
     assert got["redline"].area_m2 < sum(o.area_m2 for o in res.overlaps if o.layer == "redline") - 80_000
+
+
+@pytest.mark.parametrize("edge_deg", [None, 0.0009])
+def test_long_lonlat_edges_with_a_t_junction_are_united(store, edge_deg):
+    """A review case: three lon/lat units that share no interior point, one split where the other is
+    not (a T-junction on a 0.4° edge). In the GK plane the long edge is a chord and the split ones bulge
+    into it by metres, so adding areas would count that twice: such a layer is united. With its edges
+    cut to ~100 m the bulge is a millimetre, and adding areas agrees with the union to 1e-6."""
+    from app.domain.geometry import to_gk
+
+    lat = 29.5
+    units = [shapely.box(103.5, lat, 103.9, lat + 0.1), shapely.box(103.5, lat - 0.1, 103.85, lat),
+             shapely.box(103.85, lat - 0.1, 103.9, lat)]
+    if edge_deg:
+        units = [shapely.segmentize(u, edge_deg) for u in units]
+    data = LayerData("control_unit", np.array(units, dtype=object), [{"name": str(i)} for i in range(3)],
+                     ImportReport(file_sha256="0" * 64))
+    report = store.get_version(store.publish("units", data, PROV).id).report
+    assert report["features_overlap"] is False
+    assert (report["longest_edge_m"] > 250) is (edge_deg is None)
+    fp_ll = shapely.box(103.84, lat - 0.001, 103.95, lat + 0.001)  # across the junction, past the layer
+    fp = read_geojson_object(shapely.geometry.mapping(fp_ll))
+    assert {p.apart for p in store.candidate_pieces(fp.geometry)} == {edge_deg is not None}
+    got = overlay(store, fp).layers[0]
+    truth = shapely.intersection(to_gk(fp_ll, fp.echo.gk_epsg),
+                                 shapely.union_all(to_gk(np.array(units, dtype=object), fp.echo.gk_epsg))).area
+    assert got.area_m2 == pytest.approx(truth, rel=1e-6)
 
 
 def test_a_version_published_before_overlaps_were_recorded_is_united(store_kind, tmp_path, catalog):
@@ -309,10 +337,11 @@ def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
         # control units tiling the land (x + w and the next cell's x may differ in the last bit, as in
         # real data: within the slack): dissolved by adding areas
         step = float(rng.uniform(250, 700))
-        cells = [gk_box(-1800 + i * step, -1800 + j * step, step) for i in range(int(3600 // step))
-                 for j in range(int(3600 // step))]
+        cells = [shapely.segmentize(gk_box(-1800 + i * step, -1800 + j * step, step), 200)  # edges ≤ 200 m
+                 for i in range(int(3600 // step)) for j in range(int(3600 // step))]
         units = publish(st_, "units", "control_unit", cells, [{"name": str(i)} for i in range(len(cells))])
         assert st_.get_version(units).report["features_overlap"] is False
+        assert {p.apart for p in st_.candidate_pieces(to_lonlat(gk_box(-1800, -1800, 3600)), layers=["units"])} == {True}
         fx, fy, w, h = rng.uniform(-1500, 1000), rng.uniform(-1500, 1000), rng.uniform(50, 1500), rng.uniform(50, 1500)
         fp_gk = gk_box(fx, fy, w, h)
         reach = float(rng.choice([0.0, 150.0, 600.0]))

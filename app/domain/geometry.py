@@ -463,10 +463,52 @@ def interiors_meet(geoms: np.ndarray, slack: float = 0.0) -> bool:
     return False
 
 
+def longest_edge_m(geoms: np.ndarray) -> float:
+    """The longest straight edge of any ring or line of lon/lat ``geoms``, in metres (a sphere's degree,
+    slightly over the ellipsoid's along a meridian); 0 for points."""
+    parts = shapely.get_parts(np.asarray(geoms, dtype=object))
+    kind = shapely.get_type_id(parts)
+    lines = np.concatenate([shapely.get_rings(parts[kind == 3]), parts[(kind == 1) | (kind == 2)]])
+    if len(lines) == 0:
+        return 0.0
+    xy, ring = shapely.get_coordinates(lines, return_index=True)
+    same = ring[1:] == ring[:-1]
+    if not same.any():
+        return 0.0
+    step = np.diff(xy, axis=0)[same]
+    mid_lat = np.radians((xy[1:, 1] + xy[:-1, 1])[same] / 2)
+    return float(np.hypot(step[:, 0] * np.cos(mid_lat), step[:, 1]).max() * M_PER_DEG)
+
+
+def overlap_facts(geoms: np.ndarray) -> dict[str, Any]:
+    """What a layer version records at publish for the overlay's dissolve (``features_overlap``,
+    ``longest_edge_m``); None where they do not apply (points, lines) or cannot be found."""
+    geoms = np.asarray(geoms, dtype=object)
+    try:
+        longest = round(longest_edge_m(geoms), 1)
+        polygonal = bool(np.isin(shapely.get_type_id(geoms), (3, 6)).all()) and len(geoms) > 0
+        overlap = interiors_meet(geoms, APART_SLACK_DEG2) if polygonal else None
+    except shapely.errors.GEOSException:
+        return {"features_overlap": None, "longest_edge_m": None}
+    return {"features_overlap": overlap, "longest_edge_m": longest}
+
+
+def apart(features_overlap: Any, longest_edge_m: Any) -> bool:
+    """Whether a version's features may be dissolved by adding their clips' areas in the GK plane.
+
+    They must share no interior point as stored (``features_overlap`` False), and their edges must be
+    short: a lon/lat edge is a chord in the GK plane, so a neighbour with a vertex the other lacks on
+    a shared edge (a T-junction, or a cut between pieces) overlaps it there by up to the chord's bulge,
+    6.6 m × (L / 20 km)²: for edges up to 250 m, 1 mm, a few tenths of a m² per km of shared edge."""
+    return features_overlap is False and longest_edge_m is not None and float(longest_edge_m) <= APART_MAX_EDGE_M
+
+
 # a layer whose features share less than this in all is dissolved by adding areas (as stored, in
 # lon/lat: the slack in square degrees is taken at the equator, where a degree² is largest)
+M_PER_DEG = 111_320.0
 APART_SLACK_M2 = 0.01
-APART_SLACK_DEG2 = APART_SLACK_M2 / (111_320.0 ** 2)
+APART_SLACK_DEG2 = APART_SLACK_M2 / M_PER_DEG ** 2
+APART_MAX_EDGE_M = 250.0  # edges of projected input are cut to 200 m on the way in
 
 
 def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -67,10 +67,11 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     field_mapping: dict[str, str] = field(default_factory=dict)
     vertex_count: int = 0
-    # whether any two features share interior points (found at publish; None: not known, as for versions
-    # published before it was recorded). The overlay dissolves a layer whose features never meet by
-    # adding areas.
+    # whether any two features share interior points, and the longest edge (found at publish; None: not
+    # known, as for versions published before it was recorded, or not areal). The overlay dissolves a
+    # layer whose features never meet and whose edges are short by adding areas (geometry.apart).
     features_overlap: bool | None = None
+    longest_edge_m: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import APART_SLACK_DEG2, ellipsoidal_areas, from_crs, interiors_meet, subdivide
+from app.domain.geometry import apart, ellipsoidal_areas, from_crs, overlap_facts, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -238,9 +238,9 @@ class EmbeddedStore:
             raise kind_mismatch(layer_id, row[0], data.kind)  # before any heavy work
         # everything heavy happens before the write lock, so screenings are never kept waiting
         with ThreadPoolExecutor(1) as bg:  # (GEOS lets go of the GIL)
-            overlap = bg.submit(interiors_meet, data.geometries, APART_SLACK_DEG2)
+            facts = bg.submit(overlap_facts, data.geometries)
             owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
-            data = replace(data, report=replace(data.report, features_overlap=overlap.result()))
+            data = replace(data, report=replace(data.report, **facts.result()))
         note("subdivide", 1, 1)
         return self._write(layer_id, data, provenance, owner, pieces, note, n, bbox, vertices)
 
@@ -478,9 +478,10 @@ class EmbeddedStore:
         for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
                                            (vid,)):
             attrs[fid], areas[fid] = json.loads(text), area
-        overlap = con.execute("SELECT json_extract(report, '$.features_overlap') FROM er_layer_version WHERE id = ?",
-                              (vid,)).fetchone()
-        return PieceIndex.build(pieces, piece_fid, attrs, areas, apart=overlap is not None and overlap[0] == 0)
+        facts = con.execute("SELECT json_extract(report, '$.features_overlap'), json_extract(report, '$.longest_edge_m')"
+                            " FROM er_layer_version WHERE id = ?", (vid,)).fetchone()
+        return PieceIndex.build(pieces, piece_fid, attrs, areas,
+                                apart=facts is not None and apart(None if facts[0] is None else bool(facts[0]), facts[1]))
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
         """Kept per connection while SQLite's ``data_version`` says no other connection has committed (a

@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import APART_SLACK_DEG2, degree_margin, ellipsoidal_areas, interiors_meet, subdivide
+from app.domain.geometry import apart, degree_margin, ellipsoidal_areas, overlap_facts, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -54,6 +54,12 @@ from app.store.common import (
 from app.store.pgwatch import CurrentVersions
 from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
 
+# a version row ``v``'s facts for geometry.apart (text 'true'/'false', or NULL)
+_APART_SQL = "v.report->>'features_overlap', (v.report->>'longest_edge_m')::float8"
+
+
+def _apart(overlap: str | None, longest_edge_m: float | None) -> bool:
+    return apart({"false": False, "true": True}.get(overlap or ""), longest_edge_m)
 COPY_CHUNK = 2_000
 
 
@@ -109,7 +115,7 @@ class PostgisStore:
         with ThreadPoolExecutor(3) as bg, self.pool.connection() as conn, conn.transaction():
             pieces_job = bg.submit(subdivide, data.geometries, self.settings.subdivide_max_vertices)
             bands_job = bg.submit(generalise, data.geometries)
-            overlap_job = bg.submit(interiors_meet, data.geometries, APART_SLACK_DEG2)
+            facts_job = bg.submit(overlap_facts, data.geometries)
             conn.execute("INSERT INTO layer (id, kind) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                          (layer_id, data.kind))
             kind, seq = conn.execute(
@@ -163,8 +169,8 @@ class PostgisStore:
                 if bands:  # none for point layers: their tiles read the features at every zoom
                     conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
                 note("bands", 1, 1)
-            conn.execute("UPDATE layer_version SET report = jsonb_set(report, '{features_overlap}', %s::jsonb)"
-                         " WHERE id = %s", (json.dumps(overlap_job.result()), vid))
+            conn.execute("UPDATE layer_version SET report = report || %s::jsonb WHERE id = %s",
+                         (json.dumps(facts_job.result()), vid))
             conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
             note("switch", 1, 1)
         self._current.invalidate()  # committed: this process sees it at once, others by NOTIFY
@@ -378,12 +384,11 @@ class PostgisStore:
                                 " ORDER BY fid, ctid", (vid,)).fetchall()
             feats = conn.execute("SELECT fid, attributes, area_m2 FROM feature WHERE version_id = %s",
                                  (vid,)).fetchall()
-            overlap = conn.execute("SELECT report->>'features_overlap' FROM layer_version WHERE id = %s",
-                                   (vid,)).fetchone()
+            facts = conn.execute(f"SELECT {_APART_SQL} FROM layer_version v WHERE id = %s", (vid,)).fetchone()
         pieces = shapely.from_wkb([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
         return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats},
-                                apart=overlap is not None and overlap[0] == "false")
+                                apart=facts is not None and _apart(*facts))
 
     def _sql_pieces(self, geometry: BaseGeometry, distance_m: float,
                     targets: dict[str, tuple[str, str]]) -> list[Piece]:
@@ -398,12 +403,14 @@ class PostgisStore:
         params: dict[str, Any] = {"g": wkb, "vids": list(by_vid), "x0": env[0], "y0": env[1], "x1": env[2],
                                   "y1": env[3]}
         sql = (
-            "SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom), f.area_m2 FROM feature_piece p"
+            f"SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom), f.area_m2, {_APART_SQL} FROM feature_piece p"
             " JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
+            " JOIN layer_version v ON v.id = p.version_id"
             " WHERE p.version_id = ANY(%(vids)s) AND p.geom && ST_MakeEnvelope(%(x0)s,%(y0)s,%(x1)s,%(y1)s,4490)"
             + test
         )
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
-        return [Piece(*by_vid[vid], vid, fid, attrs, g, area) for (vid, fid, attrs, _g, area), g in zip(rows, geoms)]
+        return [Piece(*by_vid[vid], vid, fid, attrs, g, area, None, _apart(overlap, edge))
+                for (vid, fid, attrs, _g, area, overlap, edge), g in zip(rows, geoms)]
