@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.demo_loader import ensure_demo  # noqa: E402
 from app.domain.catalog import load_catalog  # noqa: E402
-from app.domain.geometry import from_crs, to_storage  # noqa: E402
+from app.domain.geometry import from_crs  # noqa: E402
 from app.domain.models import ImportReport, LayerData, Provenance  # noqa: E402
 from app.domain.screening import ProjectSpec  # noqa: E402
 from app.ingest.boundary import BoundaryOptions, read_geojson_object  # noqa: E402
@@ -73,8 +73,7 @@ def province_layers(redlines: int, units: int, seed: int = 4490) -> dict[str, La
             attrs.append({"code": f"ZH5100{i:03d}{j:03d}", "name": f"管控单元{i}-{j}", "category": cat,
                           "spatial_layout": "示意：禁止新建高污染项目"})
     admin = shapely.box(X0 - 10_000, Y0 - 10_000, X0 + SPAN + 10_000, Y0 + SPAN + 10_000)
-    # stored as an import of the same GK layer stores it: edges cut to 200 m, then to lon/lat
-    to_ll = lambda g: to_storage(np.asarray(g, dtype=object), GK)  # noqa: E731
+    to_ll = lambda g: from_crs(np.asarray(g, dtype=object), GK)  # noqa: E731
     rep = ImportReport(file_sha256="0" * 64, source_file="synthetic")
     return {
         "eco_redline": LayerData("eco_redline", to_ll(red), [{"name": f"红线{i}"} for i in range(len(red))], rep),
