@@ -449,7 +449,7 @@ def interiors_meet(geoms: np.ndarray, slack: float = 0.0) -> bool:
     keep = left < right
     left, right = left[keep], right[keep]
     shared = 0.0
-    start, size = 0, 32
+    start, size = 0, 8
     while start < len(left):
         a, b = geoms[left[start:start + size]], geoms[right[start:start + size]]
         meet = shapely.relate_pattern(a, b, "T********")
