@@ -372,7 +372,7 @@ def degree_margin(distance_m: float, max_abs_lat: float) -> tuple[float, float]:
     if distance_m <= 0:
         return 0.0, 0.0
     dlat = distance_m / 110_500.0 * 1.01
-    coslat = max(np.cos(np.radians(min(abs(max_abs_lat) + dlat, 89.0))), 0.01)
+    coslat = max(math.cos(math.radians(min(abs(max_abs_lat) + dlat, 89.0))), 0.01)
     dlon = distance_m / (111_320.0 * coslat) * 1.01
     return dlon, dlat
 
