@@ -379,15 +379,12 @@ def test_overlap_facts_apply_to_areal_layers_only():
     from app.domain.geometry import apart, overlap_facts
 
     pts = np.array([shapely.Point(103.5, 29.5), shapely.Point(103.5, 29.5)], dtype=object)
-    assert overlap_facts(pts) == {"features_overlap": None, "coverage_exact": None, "longest_edge_m": 0.0}
+    assert overlap_facts(pts) == {"features_overlap": None, "longest_edge_m": 0.0}
     line = np.array([shapely.LineString([(103.5, 29.5), (103.51, 29.5)])], dtype=object)
     facts = overlap_facts(line)
     assert facts["features_overlap"] is None and facts["longest_edge_m"] == pytest.approx(969, abs=2)
     cells = np.array([shapely.box(103.5, 29.5, 103.501, 29.501), shapely.box(103.501, 29.5, 103.502, 29.501)],
                      dtype=object)
     facts = overlap_facts(cells)
-    assert facts == {"features_overlap": False, "coverage_exact": True, "longest_edge_m": pytest.approx(111.3, abs=0.2)}
+    assert facts == {"features_overlap": False, "longest_edge_m": pytest.approx(111.3, abs=0.2)}
     assert apart(**facts) and not apart(False, 300.0) and not apart(None, 100.0) and not apart(True, 100.0)
-    # long edges: only an exact coverage whose features were not cut
-    assert apart(False, 5000.0, True, False) and not apart(False, 5000.0, True, True)
-    assert not apart(False, 5000.0, False, False) and not apart(False, 5000.0, True, None)

@@ -267,7 +267,7 @@ def test_long_lonlat_edges_with_a_t_junction_are_united(store, edge_deg):
     data = LayerData("control_unit", np.array(units, dtype=object), [{"name": str(i)} for i in range(3)],
                      ImportReport(file_sha256="0" * 64))
     report = store.get_version(store.publish("units", data, PROV).id).report
-    assert report["features_overlap"] is False and report["coverage_exact"] is False  # the T-junction
+    assert report["features_overlap"] is False
     assert (report["longest_edge_m"] > 250) is (edge_deg is None)
     fp_ll = shapely.box(103.84, lat - 0.001, 103.95, lat + 0.001)  # across the junction, past the layer
     fp = read_geojson_object(shapely.geometry.mapping(fp_ll))
@@ -276,35 +276,6 @@ def test_long_lonlat_edges_with_a_t_junction_are_united(store, edge_deg):
     truth = shapely.intersection(to_gk(fp_ll, fp.echo.gk_epsg),
                                  shapely.union_all(to_gk(np.array(units, dtype=object), fp.echo.gk_epsg))).area
     assert got.area_m2 == pytest.approx(truth, rel=1e-6)
-
-
-@pytest.mark.parametrize("cut", [False, True])
-def test_an_exact_coverage_with_long_edges_adds_areas_unless_a_feature_was_cut(store, cut):
-    """Neighbours sharing a 0.4° edge vertex for vertex project to the same GK chord, so their clips
-    cannot overlap and areas add up. Once a feature is cut into pieces (here: 400 vertices on its far
-    side), the cut puts a vertex on the shared edge on one side only, and the layer is united (a review
-    case: adding areas was 31,540 m² too much)."""
-    from app.domain.geometry import to_gk
-
-    lat = 29.5
-    if cut:
-        xs = np.linspace(103.9, 103.5, 400)
-        a = shapely.Polygon([(103.5, lat), (103.9, lat), *np.column_stack([xs, lat + 0.1 + 0.001 * np.sin(xs * 3000)])])
-    else:
-        a = shapely.box(103.5, lat, 103.9, lat + 0.1)
-    b = shapely.box(103.5, lat - 0.001, 103.9, lat)  # a 110 m strip below the shared edge
-    units = np.array([shapely.orient_polygons(a), b], dtype=object)
-    data = LayerData("control_unit", units, [{"name": "a"}, {"name": "b"}], ImportReport(file_sha256="0" * 64))
-    report = store.get_version(store.publish("units", data, PROV).id).report
-    assert (report["features_overlap"], report["coverage_exact"], report["features_cut"]) == (False, True, cut)
-    assert report["longest_edge_m"] > 30_000
-    fp_ll = shapely.box(103.69, lat - 0.003, 103.71, lat + 0.003)  # across the shared edge
-    fp = read_geojson_object(shapely.geometry.mapping(fp_ll))
-    assert {p.apart for p in store.candidate_pieces(fp.geometry)} == {not cut}
-    got = overlay(store, fp).layers[0]
-    e = fp.echo.gk_epsg
-    truth = shapely.intersection(to_gk(fp_ll, e), shapely.union_all(to_gk(units, e))).area
-    assert got.area_m2 == pytest.approx(truth, rel=1e-7)
 
 
 def test_a_version_published_before_overlaps_were_recorded_is_united(store_kind, tmp_path, catalog):

@@ -435,22 +435,16 @@ def ellipsoidal_areas(geoms: np.ndarray) -> np.ndarray:
 def interiors_meet(geoms: np.ndarray, slack: float = 0.0) -> bool:
     """Whether features share interior points over more than ``slack`` of area in all (in the
     geometries' units); sharing edges or corners does not count. A layer whose features never meet, as
-    control units tile the land, is dissolved by adding areas, off by ``slack`` at most."""
-    return _meet_and_coverage(geoms, slack)[0]
-
-
-def _meet_and_coverage(geoms: np.ndarray, slack: float) -> tuple[bool, bool]:
-    """``interiors_meet``, and whether the features form an exact coverage (neighbours share their
-    edges vertex for vertex: GEOS's coverage validator).
+    control units tile the land, is dissolved by adding areas, off by ``slack`` at most.
 
     The slack forgives what floating point leaves between neighbours that were meant to share an edge
     (x + w and the next cell's x differ in the last bit). An overlapping layer shows it in its first
-    pairs, so they are tested first; a clean coverage is then confirmed by the validator in one pass,
-    half the cost of testing every pair."""
+    pairs, so they are tested first; a clean coverage (neighbours' edges match vertex for vertex) is
+    then confirmed by GEOS's coverage validator in one pass, half the cost of testing every pair."""
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if len(geoms) < 2:
-        return False, True
+        return False
     left, right = shapely.STRtree(geoms).query(geoms)  # pairs whose boxes meet
     keep = left < right
     left, right = left[keep], right[keep]
@@ -462,11 +456,11 @@ def _meet_and_coverage(geoms: np.ndarray, slack: float) -> tuple[bool, bool]:
         if meet.any():
             shared += float(shapely.area(shapely.intersection(a[meet], b[meet])).sum())
             if shared > slack:
-                return True, False
+                return True
         if start == 0 and len(left) > size and shapely.coverage_is_valid(geoms):
-            return False, True
+            return False
         start, size = start + size, min(size * 4, 4096)
-    return False, len(left) <= 8 and shared == 0.0 and bool(shapely.coverage_is_valid(geoms))
+    return False
 
 
 def longest_edge_m(geoms: np.ndarray) -> float:
@@ -488,37 +482,25 @@ def longest_edge_m(geoms: np.ndarray) -> float:
 
 def overlap_facts(geoms: np.ndarray) -> dict[str, Any]:
     """What a layer version records at publish for the overlay's dissolve (``features_overlap``,
-    ``coverage_exact``, ``longest_edge_m``); None where they do not apply (points, lines) or cannot be
-    found. (The store adds ``features_cut``: whether any feature became more than one piece.)"""
+    ``longest_edge_m``); None where they do not apply (points, lines) or cannot be found."""
     geoms = np.asarray(geoms, dtype=object)
     try:
         longest = round(longest_edge_m(geoms), 1)
         polygonal = bool(np.isin(shapely.get_type_id(geoms), (3, 6)).all()) and len(geoms) > 0
-        overlap, exact = _meet_and_coverage(geoms, APART_SLACK_DEG2) if polygonal else (None, None)
+        overlap = interiors_meet(geoms, APART_SLACK_DEG2) if polygonal else None
     except shapely.errors.GEOSException:
-        return {"features_overlap": None, "coverage_exact": None, "longest_edge_m": None}
-    return {"features_overlap": overlap, "coverage_exact": exact, "longest_edge_m": longest}
+        return {"features_overlap": None, "longest_edge_m": None}
+    return {"features_overlap": overlap, "longest_edge_m": longest}
 
 
-def apart(features_overlap: Any, longest_edge_m: Any, coverage_exact: Any = None, features_cut: Any = None) -> bool:
+def apart(features_overlap: Any, longest_edge_m: Any) -> bool:
     """Whether a version's features may be dissolved by adding their clips' areas in the GK plane.
 
-    They must share no interior point as stored (``features_overlap`` False), and their GK images must
-    not either. A lon/lat edge is a chord in the GK plane, so where one neighbour has a vertex on a
-    shared edge that the other lacks (a T-junction, or a cut between pieces) it overlaps the other by up
-    to the chord's bulge, 6.6 m × (L / 20 km)². Either the edges are short (up to 250 m: 1 mm, a few
-    tenths of a m² per km of shared edge), or neighbours share every vertex (an exact coverage) and no
-    feature was cut into pieces, so every shared edge is the same chord on both sides."""
-    if features_overlap is not False:
-        return False
-    if longest_edge_m is not None and float(longest_edge_m) <= APART_MAX_EDGE_M:
-        return True
-    return coverage_exact is True and features_cut is False
-
-
-def pieces_cut(owner: np.ndarray) -> bool:
-    """Whether ``subdivide`` made more than one piece of any feature (``owner``: each piece's feature)."""
-    return bool(len(np.unique(owner)) < len(owner))
+    They must share no interior point as stored (``features_overlap`` False), and their edges must be
+    short: a lon/lat edge is a chord in the GK plane, so a neighbour with a vertex the other lacks on
+    a shared edge (a T-junction, or a cut between pieces) overlaps it there by up to the chord's bulge,
+    6.6 m × (L / 20 km)²: for edges up to 250 m, 1 mm, a few tenths of a m² per km of shared edge."""
+    return features_overlap is False and longest_edge_m is not None and float(longest_edge_m) <= APART_MAX_EDGE_M
 
 
 # a layer whose features share less than this in all is dissolved by adding areas (as stored, in

@@ -67,13 +67,10 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     field_mapping: dict[str, str] = field(default_factory=dict)
     vertex_count: int = 0
-    # whether any two features share interior points, whether they form an exact coverage, whether any
-    # was cut into pieces, and the longest edge (found at publish; None: not known, as for versions
-    # published before they were recorded, or not areal). The overlay dissolves a layer whose features
-    # never meet, even in the GK plane, by adding areas (geometry.apart).
+    # whether any two features share interior points, and the longest edge (found at publish; None: not
+    # known, as for versions published before it was recorded, or not areal). The overlay dissolves a
+    # layer whose features never meet and whose edges are short by adding areas (geometry.apart).
     features_overlap: bool | None = None
-    coverage_exact: bool | None = None  # neighbours share their edges vertex for vertex
-    features_cut: bool | None = None  # some feature was cut into more than one piece
     longest_edge_m: float | None = None
 
     def to_dict(self) -> dict[str, Any]:

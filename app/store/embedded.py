@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import apart, ellipsoidal_areas, from_crs, overlap_facts, pieces_cut, subdivide
+from app.domain.geometry import apart, ellipsoidal_areas, from_crs, overlap_facts, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -240,7 +240,7 @@ class EmbeddedStore:
         with ThreadPoolExecutor(1) as bg:  # (GEOS lets go of the GIL)
             facts = bg.submit(overlap_facts, data.geometries)
             owner, pieces = subdivide(data.geometries, self.settings.subdivide_max_vertices)
-            data = replace(data, report=replace(data.report, **facts.result(), features_cut=pieces_cut(owner)))
+            data = replace(data, report=replace(data.report, **facts.result()))
         note("subdivide", 1, 1)
         return self._write(layer_id, data, provenance, owner, pieces, note, n, bbox, vertices)
 
@@ -478,13 +478,10 @@ class EmbeddedStore:
         for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
                                            (vid,)):
             attrs[fid], areas[fid] = json.loads(text), area
-        facts = con.execute("SELECT json_extract(report, '$.features_overlap'), json_extract(report, '$.longest_edge_m'),"
-                            " json_extract(report, '$.coverage_exact'), json_extract(report, '$.features_cut')"
+        facts = con.execute("SELECT json_extract(report, '$.features_overlap'), json_extract(report, '$.longest_edge_m')"
                             " FROM er_layer_version WHERE id = ?", (vid,)).fetchone()
-        overlap, longest, exact, cut = facts or (None,) * 4
-        flag = {0: False, 1: True}  # (json_extract gives booleans as 0 and 1)
         return PieceIndex.build(pieces, piece_fid, attrs, areas,
-                                apart=apart(flag.get(overlap), longest, flag.get(exact), flag.get(cut)))
+                                apart=facts is not None and apart(None if facts[0] is None else bool(facts[0]), facts[1]))
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
         """Kept per connection while SQLite's ``data_version`` says no other connection has committed (a

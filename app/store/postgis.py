@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
 from app.domain.crs import STORAGE_EPSG
-from app.domain.geometry import apart, degree_margin, ellipsoidal_areas, overlap_facts, pieces_cut, subdivide
+from app.domain.geometry import apart, degree_margin, ellipsoidal_areas, overlap_facts, subdivide
 from app.domain.models import (
     Feature,
     FeaturePage,
@@ -55,13 +55,11 @@ from app.store.pgwatch import CurrentVersions
 from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
 
 # a version row ``v``'s facts for geometry.apart (text 'true'/'false', or NULL)
-_APART_SQL = ("v.report->>'features_overlap', (v.report->>'longest_edge_m')::float8, v.report->>'coverage_exact',"
-              " v.report->>'features_cut'")
-_BOOL = {"false": False, "true": True}
+_APART_SQL = "v.report->>'features_overlap', (v.report->>'longest_edge_m')::float8"
 
 
-def _apart(overlap: str | None, longest_edge_m: float | None, exact: str | None, cut: str | None) -> bool:
-    return apart(_BOOL.get(overlap or ""), longest_edge_m, _BOOL.get(exact or ""), _BOOL.get(cut or ""))
+def _apart(overlap: str | None, longest_edge_m: float | None) -> bool:
+    return apart({"false": False, "true": True}.get(overlap or ""), longest_edge_m)
 COPY_CHUNK = 2_000
 
 
@@ -172,7 +170,7 @@ class PostgisStore:
                     conn.execute("UPDATE layer_version SET tile_bands = true WHERE id = %s", (vid,))
                 note("bands", 1, 1)
             conn.execute("UPDATE layer_version SET report = report || %s::jsonb WHERE id = %s",
-                         (json.dumps({**facts_job.result(), "features_cut": pieces_cut(owner)}), vid))
+                         (json.dumps(facts_job.result()), vid))
             conn.execute("UPDATE layer SET current_version = %s WHERE id = %s", (vid, layer_id))
             note("switch", 1, 1)
         self._current.invalidate()  # committed: this process sees it at once, others by NOTIFY
@@ -414,5 +412,5 @@ class PostgisStore:
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
-        return [Piece(*by_vid[vid], vid, fid, attrs, g, area, None, _apart(*facts))
-                for (vid, fid, attrs, _g, area, *facts), g in zip(rows, geoms)]
+        return [Piece(*by_vid[vid], vid, fid, attrs, g, area, None, _apart(overlap, edge))
+                for (vid, fid, attrs, _g, area, overlap, edge), g in zip(rows, geoms)]
