@@ -278,6 +278,33 @@ def test_long_lonlat_edges_with_a_t_junction_are_united(store, edge_deg):
     assert got.area_m2 == pytest.approx(truth, rel=1e-6)
 
 
+@pytest.mark.parametrize("case", ["shared edge", "gap"])
+def test_a_long_edged_layer_is_united_even_as_an_exact_coverage(store, case):
+    """Review cases: a lon/lat edge of ~40 km is a chord in the GK plane that bulges by metres, over a
+    neighbour sharing it (once a cut adds a vertex on one side) and over one across a gap that does not
+    share it at all (+90,224 m² with an 11 m gap). Such layers are united: the area is the union's."""
+    from app.domain.geometry import to_gk
+
+    lat = 29.5
+    a = shapely.box(103.5, lat - 0.1, 103.9, lat)  # a 0.4° top edge along the parallel
+    if case == "shared edge":
+        xs = np.linspace(103.9, 103.5, 400)  # 400 vertices on its far side: subdivide cuts it
+        b = shapely.Polygon([(103.5, lat), (103.9, lat), *np.column_stack([xs, lat + 0.1 + 0.001 * np.sin(xs * 3000)])])
+    else:
+        b = shapely.box(103.69, lat + 0.0001, 103.71, lat + 0.0021)  # 11 m above the edge, touching nothing
+    units = np.array([a, shapely.orient_polygons(b)], dtype=object)
+    data = LayerData("control_unit", units, [{"name": "a"}, {"name": "b"}], ImportReport(file_sha256="0" * 64))
+    report = store.get_version(store.publish("units", data, PROV).id).report
+    assert report["features_overlap"] is False and report["longest_edge_m"] > 30_000
+    fp_ll = shapely.box(103.695, lat - 0.003, 103.705, lat + 0.003)  # across the edge and into b
+    fp = read_geojson_object(shapely.geometry.mapping(fp_ll))
+    assert {p.apart for p in store.candidate_pieces(fp.geometry)} == {False}
+    got = overlay(store, fp).layers[0]
+    e = fp.echo.gk_epsg
+    truth = shapely.intersection(to_gk(fp_ll, e), shapely.union_all(to_gk(units, e))).area
+    assert got.area_m2 == pytest.approx(truth, rel=1e-7)
+
+
 def test_a_version_published_before_overlaps_were_recorded_is_united(store_kind, tmp_path, catalog):
     """A version whose report does not say (published by an older EcoRedline) is treated as overlapping."""
     st = make_store(store_kind, tmp_path, catalog)
