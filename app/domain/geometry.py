@@ -481,8 +481,8 @@ def longest_edge_m(geoms: np.ndarray) -> float:
 
 
 def overlap_facts(geoms: np.ndarray) -> dict[str, Any]:
-    """What a layer version records at publish for the overlay's dissolve (``features_overlap``,
-    ``longest_edge_m``); None where they do not apply (points, lines) or cannot be found."""
+    """What a layer version records at publish for the overlay's dissolve: ``features_overlap`` (None
+    for points and lines) and ``longest_edge_m`` (0 for points); both None on a GEOS error."""
     geoms = np.asarray(geoms, dtype=object)
     try:
         longest = round(longest_edge_m(geoms), 1)

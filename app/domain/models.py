@@ -67,8 +67,8 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     field_mapping: dict[str, str] = field(default_factory=dict)
     vertex_count: int = 0
-    # whether any two features share interior points, and the longest edge (found at publish; None: not
-    # known, as for versions published before it was recorded, or not areal). The overlay dissolves a
+    # whether any two features share interior points (None for points and lines), and the longest edge
+    # (found at publish; both None when not known: a GEOS error, a version published before them). The overlay dissolves a
     # layer whose features never meet and whose edges are short by adding areas (geometry.apart).
     features_overlap: bool | None = None
     longest_edge_m: float | None = None
