@@ -30,6 +30,7 @@ from app.domain.crs import (
     gcj02_to_wgs84,
     gk3_epsg,
     gk3_zone_of,
+    gk_false_easting,
     gk_zone_in_china,
     in_china,
     transformer,
@@ -480,8 +481,7 @@ def _shape_in_source_plane(work: np.ndarray, src: int, plane: int, options: Boun
     # inside China? A grid over the extent, with the central meridian, where a GK box reaches furthest
     # north or south, instead of every vertex
     x0, y0, x1, y1 = box
-    zone, prefixed = gk3_zone_of(src)
-    cm = 500_000.0 + (zone * 1e6 if prefixed else 0.0)  # the central meridian's easting
+    cm = gk_false_easting(src)  # the central meridian's easting
     xs = np.r_[np.linspace(x0, x1, 5), [cm] if x0 < cm < x1 else []]
     gx, gy = np.meshgrid(xs, np.linspace(y0, y1, 5))
     try:
