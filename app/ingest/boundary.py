@@ -307,7 +307,8 @@ def _from_table(path: Path, options: BoundaryOptions) -> ParsedBoundary:
     warnings = [note("W_TABLE_RING_PART", n, "A ring outside the outer ring was read as a separate part")
                 for n in corners.notes]
     warnings += [crs_note(n) for n in res.notes]
-    return ParsedBoundary(corners.geoms, res, path.suffix.lower().lstrip(".").upper(), parcels, warnings, corners.encoding)
+    return ParsedBoundary(corners.geoms, res, path.suffix.lower().lstrip(".").upper(), parcels, warnings,
+                          corners.encoding)
 
 
 def _from_vector(path: Path, workdir: Path, options: BoundaryOptions, fmt: str,

@@ -478,10 +478,11 @@ class EmbeddedStore:
         for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
                                            (vid,)):
             attrs[fid], areas[fid] = json.loads(text), area
-        facts = con.execute("SELECT json_extract(report, '$.features_overlap'), json_extract(report, '$.longest_edge_m')"
-                            " FROM er_layer_version WHERE id = ?", (vid,)).fetchone()
-        return PieceIndex.build(pieces, piece_fid, attrs, areas,
-                                apart=facts is not None and apart(None if facts[0] is None else bool(facts[0]), facts[1]))
+        overlap, longest = con.execute(
+            "SELECT json_extract(report, '$.features_overlap'), json_extract(report, '$.longest_edge_m')"
+            " FROM er_layer_version WHERE id = ?", (vid,)).fetchone() or (None, None)
+        flag = {0: False, 1: True}  # (json_extract gives JSON booleans as 0 and 1)
+        return PieceIndex.build(pieces, piece_fid, attrs, areas, apart=apart(flag.get(overlap), longest))
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
         """Kept per connection while SQLite's ``data_version`` says no other connection has committed (a

@@ -63,9 +63,10 @@ class PieceIndex:
         hits = self.tree.query(np.array([window]))[1] if window is not None else \
             self.tree.query(geometry, predicate="intersects")
         plane = self.plane(gk_epsg, room) if gk_epsg is not None and len(hits) else None
-        made = self.made.get((layer, None if plane is None else gk_epsg))
+        key = (layer, None if plane is None else gk_epsg)
+        made = self.made.get(key)
         if made is None:
-            made = self.made.setdefault((layer, None if plane is None else gk_epsg), [None] * len(self.pieces))
+            made = self.made.setdefault(key, [None] * len(self.pieces))
         out = []
         for i in np.sort(hits).tolist():
             piece = made[i]

@@ -54,12 +54,8 @@ from app.store.common import (
 from app.store.pgwatch import CurrentVersions
 from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
 
-# a version row ``v``'s facts for geometry.apart (text 'true'/'false', or NULL)
-_APART_SQL = "v.report->>'features_overlap', (v.report->>'longest_edge_m')::float8"
-
-
-def _apart(overlap: str | None, longest_edge_m: float | None) -> bool:
-    return apart({"false": False, "true": True}.get(overlap or ""), longest_edge_m)
+# a version row ``v``'s facts for geometry.apart, as jsonb: psycopg hands them over as Python values
+_APART_SQL = "v.report->'features_overlap', v.report->'longest_edge_m'"
 COPY_CHUNK = 2_000
 
 
@@ -388,7 +384,7 @@ class PostgisStore:
         pieces = shapely.from_wkb([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
         return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats},
-                                apart=facts is not None and _apart(*facts))
+                                apart=facts is not None and apart(*facts))
 
     def _sql_pieces(self, geometry: BaseGeometry, distance_m: float,
                     targets: dict[str, tuple[str, str]]) -> list[Piece]:
@@ -412,5 +408,5 @@ class PostgisStore:
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
-        return [Piece(*by_vid[vid], vid, fid, attrs, g, area, None, _apart(overlap, edge))
+        return [Piece(*by_vid[vid], vid, fid, attrs, g, area, None, apart(overlap, edge))
                 for (vid, fid, attrs, _g, area, overlap, edge), g in zip(rows, geoms)]
