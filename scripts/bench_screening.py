@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.demo_loader import ensure_demo  # noqa: E402
 from app.domain.catalog import load_catalog  # noqa: E402
-from app.domain.geometry import from_crs  # noqa: E402
+from app.domain.geometry import from_crs, to_storage  # noqa: E402
 from app.domain.models import ImportReport, LayerData, Provenance  # noqa: E402
 from app.domain.screening import ProjectSpec  # noqa: E402
 from app.ingest.boundary import BoundaryOptions, read_geojson_object  # noqa: E402
@@ -73,7 +73,8 @@ def province_layers(redlines: int, units: int, seed: int = 4490) -> dict[str, La
             attrs.append({"code": f"ZH5100{i:03d}{j:03d}", "name": f"管控单元{i}-{j}", "category": cat,
                           "spatial_layout": "示意：禁止新建高污染项目"})
     admin = shapely.box(X0 - 10_000, Y0 - 10_000, X0 + SPAN + 10_000, Y0 + SPAN + 10_000)
-    to_ll = lambda g: from_crs(np.asarray(g, dtype=object), GK)  # noqa: E731
+    # stored as ``ecoredline import`` stores a layer drawn in a GK plane: edges cut to 200 m, then lon/lat
+    to_ll = lambda g: to_storage(np.asarray(g, dtype=object), GK)  # noqa: E731
     rep = ImportReport(file_sha256="0" * 64, source_file="synthetic")
     return {
         "eco_redline": LayerData("eco_redline", to_ll(red), [{"name": f"红线{i}"} for i in range(len(red))], rep),
@@ -102,6 +103,11 @@ def demo_footprints(n: int, seed: int = 8) -> list[dict]:
         d = rng.uniform(0.001, 0.006)
         out.append(json.loads(shapely.to_geojson(shapely.box(lon, lat, lon + d, lat + d))))
     return out
+
+
+def best_of(ts: list[float], passes: int) -> list[float]:
+    """Each footprint's fastest run, of ``passes`` passes over the footprints in turn (``like_for_like``)."""
+    return np.min(np.asarray(ts).reshape(passes, -1), axis=0).tolist()
 
 
 def pct(ts: list[float]) -> tuple[float, float]:
@@ -280,14 +286,19 @@ def main() -> None:
             p50, p95 = pct(ts)
             print(f"| {scale} | {name} | {p50:.2f} | {p95:.2f} | {len(ts)} |")
         print(f"\nLike for like (the same two layers; {args.passes} passes over the footprints per contender, "
-              "the contenders taking turns), times faster than the plain per-layer query:\n")
-        print("| layer set | store | at p50 | at p95 |")
-        print("|---|---|---:|---:|")
+              "the contenders taking turns), times faster than the plain per-layer query: over every run, and "
+              f"over each footprint's best of its {args.passes} runs (the same statistic for both; it leaves out "
+              "the host's hiccups, which on this machine double a footprint's time from one pass to the next):\n")
+        print("| layer set | store | at p50 | at p95 | at p50, best of each | at p95, best of each |")
+        print("|---|---|---:|---:|---:|---:|")
         for scale in ("demo", "province"):
-            plain = pct(next(ts for s, n, ts in rows if s == scale and n.startswith("plain")))
+            plain_ts = next(ts for s, n, ts in rows if s == scale and n.startswith("plain"))
+            plain, plain_best = pct(plain_ts), pct(best_of(plain_ts, args.passes))
             for kind in ("embedded", "postgis"):
-                mine = pct(next(ts for s, n, ts in rows if s == scale and n.startswith(f"{kind}: overlay only")))
-                print(f"| {scale} | {kind} | {plain[0] / mine[0]:.1f}× | {plain[1] / mine[1]:.1f}× |")
+                ts = next(ts for s, n, ts in rows if s == scale and n.startswith(f"{kind}: overlay only"))
+                mine, best = pct(ts), pct(best_of(ts, args.passes))
+                print(f"| {scale} | {kind} | {plain[0] / mine[0]:.1f}× | {plain[1] / mine[1]:.1f}× "
+                      f"| {plain_best[0] / best[0]:.1f}× | {plain_best[1] / best[1]:.1f}× |")
     finally:
         subprocess.run([str(ROOT / "scripts/pgcluster.sh"), "stop", str(pgdir)], check=False)
         subprocess.run(["rm", "-rf", str(work), str(pgdir)], check=False)

@@ -26,6 +26,7 @@ from app.screening.overlay import overlay
 from app.screening.rules import load_rulebook
 from app.screening.service import Screener
 from app.settings import PROJECT_ROOT
+from app.store.pieceindex import WHOLE_MAX_PIECES
 from tests.conftest import make_store
 from tests.geodata import gk_box, to_lonlat
 
@@ -498,15 +499,53 @@ def _dense_square(x: float, y: float, size: float, per_side: int = 400) -> shape
     return shapely.segmentize(gk_box(x, y, size), size / per_side)
 
 
+def test_a_small_feature_across_its_pieces_comes_whole(store):
+    """A feature of a few hundred vertices is cut into a few pieces. A probe meeting two or more of them
+    is handed the feature whole, once (one clip instead of one per piece and a union); a probe inside
+    one piece, that piece. Either way the overlay's areas are shapely's on the whole shapes, and a
+    second feature's pieces are not merged into it."""
+    zone = shapely.Polygon(_dense_square(0, 0, 4_000, per_side=150).exterior, [gk_box(2_500, 2_500, 200).exterior])
+    other = _dense_square(4_000, 0, 4_000, per_side=150)  # its neighbour, sharing an edge
+    publish(store, "redline", "eco_redline", [zone, other], [{"name": "小红线"}, {"name": "邻线"}])
+    stored = to_lonlat(zone)
+
+    def handed(box) -> list:
+        return [p for p in store.candidate_pieces(to_lonlat(box), layers=["redline"]) if p.fid == 0]
+
+    [one] = handed(gk_box(-50, -50, 4_100))  # every piece met: the whole, once
+    assert shapely.equals(one.geometry, stored) and shapely.get_num_coordinates(one.geometry) <= 700
+    [piece] = handed(gk_box(100, 100, 10))  # inside one piece: that piece
+    assert piece.geometry.area < stored.area / 2 and shapely.covers(stored.buffer(1e-9), piece.geometry)
+    boxes = [gk_box(1_700, 1_700, 600), gk_box(2_400, 2_400, 400), gk_box(3_800, 1_900, 400),
+             gk_box(-200, 3_800, 500), gk_box(100, 100, 10)]
+    assert any(len(handed(b)) == 1 and shapely.equals(handed(b)[0].geometry, stored) for b in boxes[:4])
+    # inside the zone across its cuts: the whole, cut to the box, fills it, so the clip is the footprint
+    [inside] = handed(boxes[0])
+    assert shapely.equals(inside.geometry, stored) and boxes[0].within(zone)
+    fp = footprint(boxes[0])
+    [o] = [o for o in overlay(store, fp).overlaps if o.name == "小红线"]
+    assert o.area_m2 == pytest.approx(fp.echo.area_m2_gk, rel=1e-9) and shapely.equals(o.geometry, fp.geometry)
+    for box in boxes:
+        res = overlay(store, footprint(box))
+        got = {o.name: o.area_m2 for o in res.overlaps if o.layer == "redline"}
+        assert got["小红线"] == pytest.approx(shapely.intersection(box, zone).area, rel=1e-6)
+        if shapely.intersection(box, other).area > 0:
+            assert got["邻线"] == pytest.approx(shapely.intersection(box, other).area, rel=1e-6)
+        [layer] = [x for x in res.layers if x.layer == "redline"]
+        assert layer.area_m2 == pytest.approx(shapely.intersection(box, shapely.union_all([zone, other])).area,
+                                              rel=1e-6)
+
+
 def test_a_footprint_inside_a_zone_across_its_pieces_is_the_whole_footprint(store):
     """A project inside a large zone, across the cut between two of its pieces: its clip is the whole
     footprint, known from the pieces' areas without an overlay. With a hole of the zone under it, or
     reaching out of the zone, it is measured; every case agrees with shapely on the whole shapes."""
     hole = gk_box(6_000, 6_000, 150)
-    zone = shapely.Polygon(_dense_square(0, 0, 20_000).exterior, [hole.exterior])
+    # 4,800 vertices: cut into more pieces than a feature handed out whole (WHOLE_MAX_PIECES)
+    zone = shapely.Polygon(_dense_square(0, 0, 20_000, per_side=1200).exterior, [hole.exterior])
     publish(store, "redline", "eco_redline", [zone], [{"name": "大红线"}])
     pieces = store.candidate_pieces(to_lonlat(gk_box(0, 0, 20_000)), layers=["redline"])
-    assert len(pieces) > 4
+    assert len(pieces) > WHOLE_MAX_PIECES
 
     def straddling(cx: float, cy: float, size: float) -> shapely.Polygon:
         """The smallest box of about ``size`` m around (cx, cy), grown until two pieces meet it."""

@@ -420,6 +420,73 @@ def test_postgis_current_versions_are_cached_and_follow_every_writer(tmp_path, c
         st.close()
 
 
+def _stars() -> list:
+    """Four spiky polygons of 700 vertices side by side: each cut into a few pieces."""
+    rng = np.random.default_rng(3)
+    stars = []
+    for k in range(4):
+        a = np.sort(rng.uniform(0, 2 * np.pi, 700))
+        r = rng.uniform(300, 900, 700)
+        stars.append(shapely.make_valid(shapely.Polygon(np.column_stack(
+            [380_000 + 1200 * k + r * np.cos(a), 3_270_000 + r * np.sin(a)]))))
+    return stars
+
+
+def test_a_tight_budget_refuses_wholes_or_their_projections_and_measures_the_same(tmp_path, catalog, pg_url):
+    """Small features cut into a few pieces are held whole only while the vertex budget has room for
+    them beside the pieces and one projection of the pieces, and each whole is projected into a zone
+    only while there is room: without them the overlay clips and unites pieces, to the same areas."""
+    from app.screening.overlay import overlay
+    from app.settings import Settings
+    from app.store.pieceindex import whole_candidates
+    from tests.test_screening import footprint
+
+    data = LayerData("eco_redline", to_lonlat(np.array(_stars(), dtype=object)), [{"name": f"s{i}"} for i in range(4)],
+                     ImportReport(file_sha256="0" * 64, source_file="t"))
+    probes = [gk_box(-200 + 900 * k, -300, 700, 500) for k in range(4)] + [gk_box(1000, -100, 1500, 200)]
+    runs, held = {}, {}
+    for name in ("roomy", "no projections of wholes", "no wholes"):
+        if name == "roomy":
+            budget = 10_000_000
+        else:
+            pieces_v, more = held["pieces"], held["wholes"]
+            # exactly the room asked before loading wholes: once the pieces' plane is built, none is left
+            budget = 2 * pieces_v + more if name == "no projections of wholes" else pieces_v + pieces_v // 2
+        st = make_store("postgis", tmp_path, catalog, Settings(database_url=pg_url, piece_cache_vertices=budget))
+        try:
+            vid = st.publish("redline", data, PROV).id
+            out = []
+            for probe in probes:
+                res = overlay(st, footprint(probe), distance_m=300)
+                out.append(sorted((o.feature_id, o.area_m2, o.area_m2_ellipsoidal, o.distance_m) for o in res.overlaps))
+                out.append([(x.layer, x.area_m2, x.area_m2_ellipsoidal) for x in res.layers])
+            idx = st._piece_index(vid)
+            n_tree = len(idx.whole_at)
+            if name == "roomy":
+                want, more = whole_candidates(idx.pieces[:n_tree], idx.piece_fid[:n_tree])
+                held = {"pieces": int(shapely.get_num_coordinates(idx.pieces[:n_tree]).sum()), "wholes": more}
+                assert len(want) == 4 and len(idx.pieces) == n_tree + 4 and idx.wholes_projected
+            elif name == "no projections of wholes":
+                assert len(idx.pieces) == n_tree + 4 and idx.planes and not idx.wholes_projected
+            else:
+                assert len(idx.pieces) == n_tree  # no wholes
+            assert idx.weight <= budget
+            runs[name] = out
+        finally:
+            st.close()
+    base = runs["roomy"]
+    assert any(row and row[0][1] > 0 for row in base[::2])
+    assert runs["no projections of wholes"] == base  # the same wholes, projected per probe
+    # pieces instead of wholes: a cut point lies on the lon/lat edge, which the GK plane bends, where a
+    # whole has one straight chord; with these stars' edges of up to 600 m that is ~1e-5 of an area
+    # (an import's edges of at most 200 m: 1e-8); the stores' contract is 0.01 %
+    for a, b in zip(base, runs["no wholes"], strict=True):
+        assert [r[0] for r in a] == [r[0] for r in b]
+        for x, y in zip(a, b):
+            assert x[1:] == pytest.approx(y[1:], rel=1e-4, abs=1e-6)
+    assert base != runs["no wholes"]  # (so the wholes were what measured the first)
+
+
 def test_overlay_is_the_same_from_memory_planes_and_from_sql(tmp_path, catalog, pg_url):
     """In memory, pieces come projected into the probe's GK plane (built once per version and zone);
     from SQL or on the embedded store's first probe, they are projected per probe. The overlay must not
@@ -428,13 +495,7 @@ def test_overlay_is_the_same_from_memory_planes_and_from_sql(tmp_path, catalog, 
     from app.settings import Settings
     from tests.test_screening import footprint
 
-    rng = np.random.default_rng(3)
-    stars = []
-    for k in range(4):  # several hundred vertices each: cut into pieces
-        a = np.sort(rng.uniform(0, 2 * np.pi, 700))
-        r = rng.uniform(300, 900, 700)
-        stars.append(shapely.make_valid(shapely.Polygon(np.column_stack(
-            [380_000 + 1200 * k + r * np.cos(a), 3_270_000 + r * np.sin(a)]))))
+    stars = _stars()
     probes = [gk_box(-200 + 900 * k, -300, 700, 500) for k in range(4)] + [gk_box(0, 1300, 300)]
     runs = {}
     for name, budget in (("sql", 0), ("memory", 10_000_000), ("embedded", None)):

@@ -154,7 +154,7 @@ class FeaturePage:
 
 @dataclass
 class Piece:
-    """A subdivided part of a feature near a probe geometry: the overlay's candidates."""
+    """A subdivided part of a feature near a probe geometry, or the whole of a small one: the overlay's candidates."""
 
     layer_id: str
     kind: str

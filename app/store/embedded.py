@@ -60,7 +60,7 @@ from app.store.common import (
     resolve_versions,
     version_from_row,
 )
-from app.store.pieceindex import BuildOnceCache, PieceIndex, PieceIndexCache, search_window
+from app.store.pieceindex import BuildOnceCache, PieceIndex, PieceIndexCache, search_window, whole_candidates
 
 SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47
@@ -478,11 +478,17 @@ class EmbeddedStore:
         for fid, text, area in con.execute("SELECT fid, attributes, area_m2 FROM er_feature WHERE version_id = ?",
                                            (vid,)):
             attrs[fid], areas[fid] = json.loads(text), area
+        want, _ = whole_candidates(pieces, piece_fid)  # (no budget here: the embedded store holds every version)
+        kept = con.execute("SELECT fid, geom FROM er_feature WHERE version_id = ? AND geom IS NOT NULL"
+                           " AND fid IN (SELECT value FROM json_each(?))", (vid, json.dumps(sorted(want)))).fetchall() \
+            if want else []
+        wholes = dict(zip([r[0] for r in kept], from_gpkg_blobs([r[1] for r in kept]))) if kept else {}
         overlap, longest = con.execute(
             "SELECT json_extract(report, '$.features_overlap'), json_extract(report, '$.longest_edge_m')"
             " FROM er_layer_version WHERE id = ?", (vid,)).fetchone() or (None, None)
         flag = {0: False, 1: True}  # (json_extract gives JSON booleans as 0 and 1)
-        return PieceIndex.build(pieces, piece_fid, attrs, areas, apart=apart(flag.get(overlap), longest))
+        return PieceIndex.build(pieces, piece_fid, attrs, areas, apart=apart(flag.get(overlap), longest),
+                                wholes=wholes)
 
     def current_versions(self) -> dict[str, tuple[str, str]]:
         """Kept per connection while SQLite's ``data_version`` says no other connection has committed (a

@@ -52,7 +52,13 @@ from app.store.common import (
     version_from_row,
 )
 from app.store.pgwatch import CurrentVersions
-from app.store.pieceindex import PieceIndex, PieceIndexCache, search_window
+from app.store.pieceindex import (
+    WHOLE_MAX_PIECES,
+    PieceIndex,
+    PieceIndexCache,
+    search_window,
+    whole_candidates,
+)
 
 # a version row ``v``'s facts for geometry.apart, as jsonb: psycopg hands them over as Python values
 _APART_SQL = "v.report->'features_overlap', v.report->'longest_edge_m'"
@@ -383,8 +389,18 @@ class PostgisStore:
             facts = conn.execute(f"SELECT {_APART_SQL} FROM layer_version v WHERE id = %s", (vid,)).fetchone()
         pieces = shapely.from_wkb([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
+        # the wholes of small features cut into a few pieces, if the budget has room for them beside the
+        # pieces and one zone's projection of the pieces (which saves more)
+        want, more = whole_candidates(pieces, piece_fid)
+        held = int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0
+        wholes = {}
+        if want and self._pieces.room_for(2 * held + more):
+            with self.pool.connection() as conn:
+                kept = conn.execute("SELECT fid, ST_AsBinary(geom) FROM feature WHERE version_id = %s"
+                                    " AND fid = ANY(%s)", (vid, sorted(want))).fetchall()
+            wholes = dict(zip([r[0] for r in kept], shapely.from_wkb([r[1] for r in kept]))) if kept else {}
         return PieceIndex.build(pieces, piece_fid, {f: a for f, a, _ in feats}, {f: ar for f, _, ar in feats},
-                                apart=facts is not None and apart(*facts))
+                                apart=facts is not None and apart(*facts), wholes=wholes)
 
     def _sql_pieces(self, geometry: BaseGeometry, distance_m: float,
                     targets: dict[str, tuple[str, str]]) -> list[Piece]:
@@ -398,15 +414,27 @@ class PostgisStore:
         test = "" if distance_m > 0 else " AND ST_Intersects(p.geom, ST_GeomFromWKB(%(g)s, 4490))"
         params: dict[str, Any] = {"g": wkb, "vids": list(by_vid), "x0": env[0], "y0": env[1], "x1": env[2],
                                   "y1": env[3]}
+        # as from memory: a polygon feature cut into a few pieces, two or more of them found, comes whole
+        # (its first row carries it, its other rows none), in the same round trip
+        params["most"] = WHOLE_MAX_PIECES
         sql = (
-            f"SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom), f.area_m2, {_APART_SQL} FROM feature_piece p"
-            " JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
-            " JOIN layer_version v ON v.id = p.version_id"
-            " WHERE p.version_id = ANY(%(vids)s) AND p.geom && ST_MakeEnvelope(%(x0)s,%(y0)s,%(x1)s,%(y1)s,4490)"
-            + test
+            "SELECT h.version_id, h.fid, h.attributes, h.piece, h.area_m2, h.overlap, h.edge,"
+            " CASE WHEN h.found > 1 AND GeometryType(h.feature) IN ('POLYGON', 'MULTIPOLYGON')"
+            "  AND (SELECT count(*) FROM feature_piece q WHERE q.version_id = h.version_id AND q.fid = h.fid)"
+            "  <= %(most)s THEN CASE WHEN h.nth = 1 THEN ST_AsBinary(h.feature) ELSE ''::bytea END END"
+            " FROM (SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom) AS piece, f.area_m2,"
+            "  v.report->'features_overlap' AS overlap, v.report->'longest_edge_m' AS edge,"  # (_APART_SQL)
+            "  f.geom AS feature, count(*) OVER per_feature AS found, row_number() OVER per_feature AS nth"
+            "  FROM feature_piece p"
+            "  JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
+            "  JOIN layer_version v ON v.id = p.version_id"
+            "  WHERE p.version_id = ANY(%(vids)s) AND p.geom && ST_MakeEnvelope(%(x0)s,%(y0)s,%(x1)s,%(y1)s,4490)"
+            + test +
+            "  WINDOW per_feature AS (PARTITION BY p.version_id, p.fid)) h"
         )
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
-        geoms = shapely.from_wkb([r[3] for r in rows]) if rows else []
+        rows = [r for r in rows if r[7] != b""]  # a whole's other pieces
+        geoms = shapely.from_wkb([r[3] if r[7] is None else r[7] for r in rows]) if rows else []
         return [Piece(*by_vid[vid], vid, fid, attrs, g, area, None, apart(overlap, edge))
-                for (vid, fid, attrs, _g, area, overlap, edge), g in zip(rows, geoms)]
+                for (vid, fid, attrs, _p, area, overlap, edge, _w), g in zip(rows, geoms)]
