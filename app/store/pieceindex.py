@@ -32,6 +32,10 @@ from app.domain.models import Piece
 WHOLE_MAX_PIECES = 16
 
 
+class NoRoom(Exception):
+    """A version's pieces and wholes do not fit the budget beside what is held (found out by loading)."""
+
+
 @dataclass(frozen=True)
 class PieceIndex:
     """A version's pieces under an STRtree, and the whole of its small features cut into several.

@@ -54,6 +54,7 @@ from app.store.common import (
 from app.store.pgwatch import CurrentVersions
 from app.store.pieceindex import (
     WHOLE_MAX_PIECES,
+    NoRoom,
     PieceIndex,
     PieceIndexCache,
     search_window,
@@ -88,6 +89,7 @@ class PostgisStore:
         self.pool.wait(timeout=30)
         self._bands_known: dict[str, bool] = {}
         self._piece_vertices: dict[str, int] = {}
+        self._piece_need: dict[str, int] = {}  # what a version's pieces and wholes hold, once loaded
         self._pieces = PieceIndexCache(max_vertices=self.settings.piece_cache_vertices)
         with self.pool.connection() as conn:
             migrations.upgrade(conn)
@@ -369,15 +371,20 @@ class PostgisStore:
             if row is None:
                 return None  # not remembered: the version may yet be published
             known = self._piece_vertices[vid] = int(row[0])
-        # pieces carry the cut points as well: ~10 % more vertices than the features
-        estimate = known + known // 10
-        idx = self._pieces.get(vid, lambda: self._load_index(vid), estimate=estimate)
-        if idx is None:
-            # no room: versions no longer current (a layer re-published) give way to a current one; a
-            # re-run as of an old version never pushes a current one out
-            current = {v for _kind, v in self.current_versions().values()}
-            if vid in current and self._pieces.evict(lambda key: key in current):
-                idx = self._pieces.get(vid, lambda: self._load_index(vid), estimate=estimate)
+        # pieces carry the cut points as well: ~10 % more vertices than the features; once loaded, what
+        # the pieces and wholes held is known
+        estimate = self._piece_need.get(vid, known + known // 10)
+        try:
+            idx = self._pieces.get(vid, lambda: self._load_index(vid), estimate=estimate)
+            if idx is None:
+                # no room: versions no longer current (a layer re-published) give way to a current one; a
+                # re-run as of an old version never pushes a current one out
+                current = {v for _kind, v in self.current_versions().values()}
+                if vid in current and self._pieces.evict(lambda key: key in current):
+                    idx = self._pieces.get(vid, lambda: self._load_index(vid),
+                                           estimate=self._piece_need.get(vid, estimate))
+        except NoRoom:
+            return None
         return idx
 
     def _load_index(self, vid: str) -> PieceIndex:
@@ -389,12 +396,16 @@ class PostgisStore:
             facts = conn.execute(f"SELECT {_APART_SQL} FROM layer_version v WHERE id = %s", (vid,)).fetchone()
         pieces = shapely.from_wkb([r[1] for r in rows]) if rows else np.zeros(0, dtype=object)
         piece_fid = np.array([r[0] for r in rows], dtype=np.int64)
-        # the wholes of small features cut into a few pieces, if the budget has room for them beside the
-        # pieces and one zone's projection of the pieces (which saves more)
+        # with the wholes of its small features cut into a few pieces, or not at all: the SQL path hands
+        # them out too, and a whole measures a hair differently from its pieces (the GK plane bends a lon/lat
+        # edge at a cut point), so a version is measured the same in every worker whatever else it holds
         want, more = whole_candidates(pieces, piece_fid)
         held = int(shapely.get_num_coordinates(pieces).sum()) if len(pieces) else 0
+        self._piece_need[vid] = held + more
+        if not self._pieces.room_for(held + more):
+            raise NoRoom(vid)
         wholes = {}
-        if want and self._pieces.room_for(2 * held + more):
+        if want:
             with self.pool.connection() as conn:
                 kept = conn.execute("SELECT fid, ST_AsBinary(geom) FROM feature WHERE version_id = %s"
                                     " AND fid = ANY(%s)", (vid, sorted(want))).fetchall()
@@ -418,10 +429,13 @@ class PostgisStore:
         # (its first row carries it, its other rows none), in the same round trip
         params["most"] = WHOLE_MAX_PIECES
         sql = (
+            # (nested, so that each test runs only when the one before passed: the count stops at most + 1
+            # pieces, and only a feature of that few pieces is read to learn its type)
             "SELECT h.version_id, h.fid, h.attributes, h.piece, h.area_m2, h.overlap, h.edge,"
-            " CASE WHEN h.found > 1 AND GeometryType(h.feature) IN ('POLYGON', 'MULTIPOLYGON')"
-            "  AND (SELECT count(*) FROM feature_piece q WHERE q.version_id = h.version_id AND q.fid = h.fid)"
-            "  <= %(most)s THEN CASE WHEN h.nth = 1 THEN ST_AsBinary(h.feature) ELSE ''::bytea END END"
+            " CASE WHEN h.found > 1 THEN CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM feature_piece q"
+            "  WHERE q.version_id = h.version_id AND q.fid = h.fid LIMIT %(most)s + 1) c) <= %(most)s"
+            "  THEN CASE WHEN GeometryType(h.feature) IN ('POLYGON', 'MULTIPOLYGON')"
+            "  THEN CASE WHEN h.nth = 1 THEN ST_AsBinary(h.feature) ELSE ''::bytea END END END END"
             " FROM (SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom) AS piece, f.area_m2,"
             "  v.report->'features_overlap' AS overlap, v.report->'longest_edge_m' AS edge,"  # (_APART_SQL)
             "  f.geom AS feature, count(*) OVER per_feature AS found, row_number() OVER per_feature AS nth"
