@@ -21,8 +21,9 @@ from shapely.geometry.base import BaseGeometry
 from app.domain.crs import gk3_zone_of
 from app.domain.models import Piece
 
-# A feature cut into several pieces is handed out whole when a probe meets two or more of them and it
-# was cut into at most this many (so it has some 4,000 vertices at most, pieces having 256): one clip of
+# A feature cut into several pieces is handed out whole when the boxes of two or more of them meet a
+# probe's search window and it was cut into at most this many (some 4,000 vertices at most, pieces having
+# 256 with the default ECOREDLINE_SUBDIVIDE_MAX_VERTICES): one clip of
 # the whole (clip_by_rect: ~5 µs + 3.5 ns a vertex) costs less than clipping the pieces and uniting
 # their clips (a GEOS union, 20–65 µs), which was a tenth of the overlay at p95. Bigger features stay in
 # pieces, whose clips cost what a piece has. Counting pieces, not vertices, lets the SQL path make the
@@ -64,7 +65,7 @@ class PieceIndex:
 
     @property
     def weight(self) -> int:
-        """Vertices held: the pieces, and their projections."""
+        """Vertices held: the pieces and wholes, the zone planes, and the wholes projected."""
         return self.vertices + sum(self.plane_need[epsg] for epsg in self.planes) + \
             sum(self.wholes_projected.values())
 
@@ -100,7 +101,7 @@ class PieceIndex:
         """Pieces in ``window`` (a distance search), or intersecting ``geometry`` when there is none;
         with ``gk_epsg``, each carries its projection into that plane where one is held (``room``: whether
         a budget has room for that many more vertices). A small feature two or more of whose pieces are
-        hit comes whole instead, once."""
+        hit (their boxes meet the window) comes whole instead, once."""
         if len(self.pieces) == 0:
             return []
         # (a one-element array: for a single geometry shapely reshapes it with numpy, 1.6 µs of 2.7)

@@ -373,19 +373,22 @@ class PostgisStore:
             known = self._piece_vertices[vid] = int(row[0])
         # pieces carry the cut points as well: ~10 % more vertices than the features; once loaded, what
         # the pieces and wholes held is known
-        estimate = self._piece_need.get(vid, known + known // 10)
+        idx = self._held_index(vid, known + known // 10)
+        if idx is None:
+            # no room: versions no longer current (a layer re-published) give way to a current one; a
+            # re-run as of an old version never pushes a current one out
+            current = {v for _kind, v in self.current_versions().values()}
+            if vid in current and self._pieces.evict(lambda key: key in current):
+                idx = self._held_index(vid, known + known // 10)
+        return idx
+
+    def _held_index(self, vid: str, estimate: int) -> PieceIndex | None:
+        """The version's index from the cache, loaded if it fits (None: no room, found out before or by
+        loading)."""
         try:
-            idx = self._pieces.get(vid, lambda: self._load_index(vid), estimate=estimate)
-            if idx is None:
-                # no room: versions no longer current (a layer re-published) give way to a current one; a
-                # re-run as of an old version never pushes a current one out
-                current = {v for _kind, v in self.current_versions().values()}
-                if vid in current and self._pieces.evict(lambda key: key in current):
-                    idx = self._pieces.get(vid, lambda: self._load_index(vid),
-                                           estimate=self._piece_need.get(vid, estimate))
+            return self._pieces.get(vid, lambda: self._load_index(vid), estimate=self._piece_need.get(vid, estimate))
         except NoRoom:
             return None
-        return idx
 
     def _load_index(self, vid: str) -> PieceIndex:
         with self.pool.connection() as conn:
