@@ -564,3 +564,29 @@ def test_a_republished_layer_takes_the_memory_of_its_old_version(tmp_path, catal
         assert {p.version_id for p in st.candidate_pieces(probe, versions={"redline": "redline.v1"})} == {"redline.v1"}
     finally:
         st.close()
+
+
+def test_overlays_in_parallel_on_a_cold_store_measure_as_one_at_a_time(store):
+    """Worker threads screening at once on a just-published version race to load its pieces and wholes,
+    build the zone's plane, project wholes and make the Piece records; none of it may change a result:
+    the same features, areas and distances as the same probes one at a time afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.screening.overlay import overlay
+    from tests.test_screening import footprint
+
+    store.publish("redline", LayerData("eco_redline", to_lonlat(np.array(_stars(), dtype=object)),
+                                       [{"name": f"s{i}"} for i in range(4)], ImportReport(file_sha256="0" * 64)), PROV)
+    probes = [gk_box(-300 + 150 * k, -400 + 40 * k, 500, 400) for k in range(24)]
+    fps = [footprint(p) for p in probes]
+
+    def measure(fp) -> list:
+        res = overlay(store, fp, distance_m=200)
+        return sorted((o.feature_id, round(o.area_m2, 6), round(o.area_m2_ellipsoidal, 6), round(o.distance_m, 6))
+                      for o in res.overlaps) + [(x.layer, round(x.area_m2, 6)) for x in res.layers]
+
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(measure, fps))
+    alone = [measure(fp) for fp in fps]
+    assert together == alone
+    assert sum(1 for rows in alone if any(r[1] > 0 for r in rows if r[0].startswith("redline.v1."))) >= 12
