@@ -114,8 +114,8 @@ def _cut_to_reach(pieces_gk: np.ndarray, fp_gk: BaseGeometry, distance_m: float)
     box's area (a piece cut to the whole box covers the footprint).
 
     A redline piece has up to 256 vertices (a small feature handed out whole some 4,000) and a footprint
-    meets a few of them: overlaying only the part in the box gives the same clips and the same distances up to ``distance_m`` (a farther piece
-    stays farther). Cut in the GK plane, where the pieces' edges are straight, so no clip moves.
+    meets a few of them: overlaying only the part in the box gives the same clips and the same distances
+    up to ``distance_m`` (a farther piece stays farther). Cut in the GK plane, where the pieces' edges are straight, so no clip moves.
     """
     x0, y0, x1, y1 = fp_gk.bounds
     m = max(distance_m, 0.0) + 10.0  # 10 m: nothing measured lies on the cut

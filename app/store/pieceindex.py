@@ -78,11 +78,10 @@ class PieceIndex:
         tree = shapely.STRtree(pieces)
         whole_at = np.full(len(pieces), -1, dtype=np.int64)
         if wholes:
-            counts = np.bincount(piece_fid) if len(piece_fid) and piece_fid.min() >= 0 else np.zeros(0, np.int64)
+            want, _ = whole_candidates(pieces, piece_fid)
             # polygons only: a piece keeps only the parts of its feature's highest dimension, so the whole
             # of a collection would hold more than its pieces
-            fids = np.array(sorted(f for f, g in wholes.items() if 0 <= f < len(counts)
-                                   and 1 < counts[f] <= WHOLE_MAX_PIECES and shapely.get_type_id(g) in (3, 6)),
+            fids = np.array(sorted(f for f, g in wholes.items() if f in want and shapely.get_type_id(g) in (3, 6)),
                             dtype=np.int64)
             if len(fids):
                 slot = np.searchsorted(fids, piece_fid)

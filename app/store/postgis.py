@@ -62,7 +62,7 @@ from app.store.pieceindex import (
 )
 
 # a version row ``v``'s facts for geometry.apart, as jsonb: psycopg hands them over as Python values
-_APART_SQL = "v.report->'features_overlap', v.report->'longest_edge_m'"
+_APART_SQL = "v.report->'features_overlap' AS overlap, v.report->'longest_edge_m' AS edge"
 COPY_CHUNK = 2_000
 
 
@@ -440,7 +440,7 @@ class PostgisStore:
             "  THEN CASE WHEN GeometryType(h.feature) IN ('POLYGON', 'MULTIPOLYGON')"
             "  THEN CASE WHEN h.nth = 1 THEN ST_AsBinary(h.feature) ELSE ''::bytea END END END END"
             " FROM (SELECT p.version_id, p.fid, f.attributes, ST_AsBinary(p.geom) AS piece, f.area_m2,"
-            "  v.report->'features_overlap' AS overlap, v.report->'longest_edge_m' AS edge,"  # (_APART_SQL)
+            f"  {_APART_SQL},"
             "  f.geom AS feature, count(*) OVER per_feature AS found, row_number() OVER per_feature AS nth"
             "  FROM feature_piece p"
             "  JOIN feature f ON f.version_id = p.version_id AND f.fid = p.fid"
