@@ -373,7 +373,7 @@ def degree_margin(distance_m: float, max_abs_lat: float) -> tuple[float, float]:
         return 0.0, 0.0
     dlat = distance_m / 110_500.0 * 1.01
     coslat = max(math.cos(math.radians(min(abs(max_abs_lat) + dlat, 89.0))), 0.01)
-    dlon = distance_m / (111_320.0 * coslat) * 1.01
+    dlon = distance_m / (M_PER_DEG * coslat) * 1.01
     return dlon, dlat
 
 

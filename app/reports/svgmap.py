@@ -16,9 +16,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from app.domain.catalog import Catalog
+from app.domain.geometry import M_PER_DEG
 from app.reports.context import map_pieces
-
-_M_PER_DEG = 111_320.0
 
 
 def _path(geom: BaseGeometry, tx) -> str:
@@ -57,14 +56,14 @@ def svg_map(record: dict[str, Any], catalog: Catalog, width: int = 680, height: 
     x0, y0, x1, y1 = shapely.union_all([footprint] + [p[2] for p in pieces]).bounds
     lat0 = (y0 + y1) / 2
     kx = math.cos(math.radians(lat0))
-    w_m, h_m = max((x1 - x0) * kx, 1e-9) * _M_PER_DEG, max(y1 - y0, 1e-9) * _M_PER_DEG
+    w_m, h_m = max((x1 - x0) * kx, 1e-9) * M_PER_DEG, max(y1 - y0, 1e-9) * M_PER_DEG
     pad = 24
     scale = min((width - 2 * pad) / w_m, (height - 2 * pad - 20) / h_m)  # px per metre
     ox = pad + ((width - 2 * pad) - w_m * scale) / 2
     oy = pad + ((height - 2 * pad - 20) - h_m * scale) / 2
 
     def tx(x: float, y: float) -> tuple[float, float]:
-        return ox + (x - x0) * kx * _M_PER_DEG * scale, oy + (y1 - y) * _M_PER_DEG * scale
+        return ox + (x - x0) * kx * M_PER_DEG * scale, oy + (y1 - y) * M_PER_DEG * scale
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="static-map" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(footprint_label)}">',
