@@ -3,16 +3,17 @@
 For each rule file in layers/rules/ (loaded and validated with the app's own schema):
   * every rule has a citation with a document, a clause and a quote (the schema enforces this; a file that
     does not load is reported as an error);
-  * a citation with ``seed`` + ``line`` must be ``quote_kind: verbatim`` and its quote must occur verbatim in
-    that line (1-based, as ``sed -n Np`` prints it) of ``<seeds>/<seed>``;
-  * a citation without a seed is an outside source: it is listed, and a verbatim quote is allowed only from
-    outside sources (statutes) — the list in the summary shows which ones rely on that;
-  * a ``paraphrase`` never carries a seed or line.
+  * a verbatim quote names where it can be checked: ``seed`` + ``line`` (a plan under ``../shared/seeds``)
+    or ``source`` + ``line`` (a statute text shipped in ``layers/sources/``), and must occur verbatim in
+    that line (1-based, as ``sed -n Np`` prints it);
+  * a ``paraphrase`` names no seed, source or line; paraphrases are counted and listed, since a report
+    must mark them as not the official wording.
 
-Seeds are looked up in ``<repo>/../shared/seeds`` unless ``--seeds DIR`` is given. When the directory is
-absent the quote check is skipped (exit 0) and the other checks still run.
+Seeds are looked up in ``<repo>/../shared/seeds`` unless ``--seeds DIR`` is given. When that directory is
+absent, quotes against seed lines are not checked (the other checks still run). Statute sources ship with
+the rules, so their quotes are always checked.
 
-Usage: python scripts/check_rule_quotes.py [--rules DIR] [--seeds DIR] [-v]
+Usage: python scripts/check_rule_quotes.py [--rules DIR] [--seeds DIR] [--sources DIR] [-v]
 Exit status: 0 when everything matches, 1 on any mismatch or invalid file.
 """
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from app.screening.rules import RuleFileError, load_rule_file  # noqa: E402
 
 DEFAULT_SEEDS = ROOT.parent / "shared" / "seeds"
+DEFAULT_SOURCES = ROOT / "layers" / "sources"
 
 
 def _kinds() -> set[str] | None:
@@ -47,11 +49,27 @@ def _read_lines(path: Path, cache: dict[Path, list[str]]) -> list[str]:
     return cache[path]
 
 
+def _quote_problem(path: Path, line: int, quote: str, cache: dict[Path, list[str]]) -> str | None:
+    if not path.is_file():
+        return f"{path.name} not found in {path.parent}"
+    lines = _read_lines(path, cache)
+    if not 1 <= line <= len(lines):
+        return f"line {line} is outside {path.name} ({len(lines)} lines)"
+    if quote in lines[line - 1]:
+        return None
+    hits = [i + 1 for i, text in enumerate(lines) if quote in text]
+    hint = f"; found on line(s) {hits}" if hits else ""
+    return f"quote not found verbatim in {path.name} line {line}{hint}: {quote!r}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rules", type=Path, default=ROOT / "layers" / "rules", help="rule directory")
     ap.add_argument(
         "--seeds", type=Path, default=DEFAULT_SEEDS, help="seed directory (default: ../shared/seeds)"
+    )
+    ap.add_argument(
+        "--sources", type=Path, default=DEFAULT_SOURCES, help="statute texts (default: layers/sources)"
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="list every citation checked")
     args = ap.parse_args(argv)
@@ -68,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     errors: list[str] = []
     counts: Counter[str] = Counter()
     per_file: dict[str, int] = {}
-    outside: list[str] = []
+    paraphrases: list[str] = []
     cache: dict[Path, list[str]] = {}
 
     for path in files:
@@ -87,48 +105,39 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if c.quote_kind == "paraphrase":
                 counts["paraphrase"] += 1
-                if c.seed is not None or c.line is not None:
-                    errors.append(
-                        f"{where}: a paraphrase must not carry seed/line (quote the seed verbatim instead)"
-                    )
+                paraphrases.append(f"{where}: {c.document} {c.clause}")
                 continue
-            if c.seed is None:
-                counts["verbatim_outside"] += 1
-                outside.append(f"{where}: {c.document} {c.clause}")
+            if c.seed is None and c.source is None:
+                errors.append(f"{where}: a verbatim quote must name its seed or source line")
                 continue
-            counts["verbatim_seed"] += 1
             if len(c.quote) < 10:
                 errors.append(f"{where}: quote is shorter than 10 characters: {c.quote!r}")
-            if not seeds_present:
+            if c.seed is not None:
+                counts["verbatim_seed"] += 1
+                if not seeds_present:
+                    continue
+                folder, name, tally = args.seeds, c.seed, "verified"
+            else:
+                counts["verbatim_source"] += 1
+                folder, name, tally = args.sources, c.source, "verified_source"
+            problem = _quote_problem(folder / name, c.line, c.quote, cache)
+            if problem:
+                errors.append(f"{where}: {problem}")
                 continue
-            seed_path = args.seeds / c.seed
-            if not seed_path.is_file():
-                errors.append(f"{where}: seed file {c.seed} not found in {args.seeds}")
-                continue
-            lines = _read_lines(seed_path, cache)
-            if not 1 <= c.line <= len(lines):
-                errors.append(f"{where}: line {c.line} is outside {c.seed} ({len(lines)} lines)")
-                continue
-            if c.quote not in lines[c.line - 1]:
-                hits = [i + 1 for i, text in enumerate(lines) if c.quote in text]
-                hint = f"; found on line(s) {hits}" if hits else ""
-                errors.append(
-                    f"{where}: quote not found verbatim in {c.seed} line {c.line}{hint}: {c.quote!r}"
-                )
-                continue
-            counts["verified"] += 1
+            counts[tally] += 1
             if args.verbose:
-                print(f"ok  {where}  [{c.seed[:3]} L{c.line}]")
+                print(f"ok  {where}  [{name[:24]} L{c.line}]")
 
     print("rules per file: " + ", ".join(f"{name} {n}" for name, n in per_file.items()))
     print(
         f"{counts['rules']} rules: {counts['verbatim_seed']} quote a seed line "
         f"({counts['verified']} verified{'' if seeds_present else ', seeds absent'}), "
-        f"{counts['verbatim_outside']} quote an outside source verbatim, {counts['paraphrase']} paraphrase"
+        f"{counts['verbatim_source']} quote a statute line ({counts['verified_source']} verified), "
+        f"{counts['paraphrase']} paraphrase"
     )
-    if args.verbose and outside:
-        print("verbatim quotes from outside sources (not checkable here):")
-        for item in outside:
+    if args.verbose and paraphrases:
+        print("paraphrases (shown as such in reports):")
+        for item in paraphrases:
             print(f"  {item}")
     if errors:
         print(f"{len(errors)} problem(s):")

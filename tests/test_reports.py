@@ -55,7 +55,7 @@ def test_pdf_report_has_the_chinese_verdict_and_embeds_a_cjk_font(client, record
     flat = re.sub(r"\s+", "", text)
     assert "判定不通过" in flat and "生态环境分区管控符合性筛查报告" in flat
     for must in (record["id"], record["input_sha256"], record["ruleset_version"], record["software_version"],
-                 "redline.v1", "自然资发〔2022〕142号"):
+                 "redline.v1", "自然资发〔2022〕142号", "转述，非官方原文"):
         assert must in flat, must
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     cjk = [line for line in fonts.splitlines() if "CJK" in line or "WenQuanYi" in line]
@@ -84,6 +84,26 @@ def test_html_report_is_self_contained(client, record):
     assert 'data-feature="footprint"' in html  # the static map for print
     assert client.get(f"/api/screenings/{record['id']}/report.html", params={"lang": "en"}).text.count(
         "Not permitted") >= 1
+
+
+def test_a_paraphrase_is_marked_in_every_report_and_a_verbatim_quote_is_not(client):
+    # on the redline (a paraphrased notice) and 300 m from the river (a plan line quoted verbatim)
+    site = shapely.union(gk_box(-2500, 0, 1000), gk_box(1500, 0, 200))
+    r = client.post("/api/screenings", json={"geometry": json.loads(shapely.to_geojson(to_lonlat(site))),
+                                             "project": PROJECT})
+    assert r.status_code == 201, r.text
+    record = r.json()
+    kinds = {f["rule_id"]: f["citation"].get("quote_kind", "verbatim") for f in record["findings"]}
+    assert "paraphrase" in kinds.values() and "verbatim" in kinds.values(), kinds  # the fixture has both
+    for lang, note in (("zh", "转述，非官方原文"), ("en", "paraphrase, not the official wording")):
+        html = client.get(f"/api/screenings/{record['id']}/report.html", params={"lang": lang}).text
+        for rule_id, kind in kinds.items():
+            block = html.split(f'data-rule="{rule_id}"', 1)[1].split('<div class="finding', 1)[0]
+            assert (note in block) == (kind == "paraphrase"), (lang, rule_id)
+    wb = load_workbook(BytesIO(client.get(f"/api/screenings/{record['id']}/report.xlsx").content))
+    rows = list(wb["规则核查结果"].iter_rows(values_only=True))
+    col = rows[0].index("quote_note")
+    assert {r[1]: bool(r[col]) for r in rows[1:]} == {k: v == "paraphrase" for k, v in kinds.items()}
 
 
 def test_xlsx_report_sheets_and_footprint_coordinates(client, record):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,41 @@ def test_every_quote_is_verbatim_on_its_seed_line():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all citations OK" in r.stdout and "0 verified" not in r.stdout
+
+
+def _check_quotes(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "check_rule_quotes.py"), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_statute_quote_is_verbatim_on_its_source_line(tmp_path: Path):
+    # the statute texts ship in layers/sources/, so this runs with or without the seed plans
+    r = _check_quotes("--seeds", str(tmp_path / "no-seeds"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    quoted, verified = map(int, re.search(r"(\d+) quote a statute line \((\d+) verified\)", r.stdout).groups())
+    assert quoted == verified >= 15, r.stdout
+
+
+def test_the_checker_catches_a_statute_line_that_does_not_say_it(tmp_path: Path):
+    sources = tmp_path / "sources"
+    shutil.copytree(PROJECT_ROOT / "layers" / "sources", sources)
+    law = sources / "water_pollution_law.txt"
+    law.write_text(law.read_text(encoding="utf-8").replace("禁止在饮用水水源一级保护区内新建、改建、扩建",
+                                                           "禁止在饮用水水源一级保护区内新建、扩建", 1), encoding="utf-8")
+    r = _check_quotes("--seeds", str(tmp_path / "no-seeds"), "--sources", str(sources))
+    assert r.returncode == 1 and "cn.water_source_1:" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("citation, problem", [
+    ("{document: d, clause: c, quote: qqqq, seed: a.txt, source: b.txt, line: 3}", "not both"),
+    ("{document: d, clause: c, quote: qqqq, source: b.txt}", "line goes with"),
+    ("{document: d, clause: c, quote: qqqq, quote_kind: paraphrase, source: b.txt, line: 3}", "paraphrase"),
+])
+def test_a_citation_names_one_checkable_place_or_none(tmp_path: Path, catalog, citation: str, problem: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(HEADER.replace("{document: d, clause: c, quote: qqqq}", citation), encoding="utf-8")
+    with pytest.raises(RuleFileError, match=problem):
+        load_rule_file(path, set(catalog.kinds))
 
 
 def test_the_checker_catches_a_wrong_quote(tmp_path: Path):

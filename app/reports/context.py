@@ -34,6 +34,7 @@ class FindingRow:
     layer_name: str | None
     feature_ids: list[str]
     citation: dict[str, Any]
+    quote_note: str | None  # what the quote is when it is not the source's own words
     evidence: str | None
     missing: list[str]
 
@@ -137,6 +138,12 @@ def _message(item: dict[str, Any], lang: str, key: str = "message") -> str | Non
     return (en or zh) if lang == "en" else (zh or en)
 
 
+def _quote_note(citation: dict[str, Any], lang: str) -> str | None:
+    """A quote that is not the source's own words says so, in every report."""
+    kind = citation.get("quote_kind", "verbatim")
+    return None if kind == "verbatim" else t(f"quote_{kind}", lang)
+
+
 def build_report(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
                  illustrative_versions: set[str] | None = None) -> Report:
     """The view model of one record; ``illustrative_versions`` are the layer versions that are 示意数据."""
@@ -176,7 +183,8 @@ def build_report(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
             status_label=pick(STATUS.get(f.get("status", "fired"), ("", "")), lang),
             message=_message(f, lang) or "", layer=f.get("layer"),
             layer_name=_layer_name(catalog, f.get("layer"), lang), feature_ids=list(f.get("feature_ids") or []),
-            citation=f.get("citation") or {}, evidence=_message(f, lang, "evidence"),
+            citation=f.get("citation") or {}, quote_note=_quote_note(f.get("citation") or {}, lang),
+            evidence=_message(f, lang, "evidence"),
             missing=[attribute_label(m, lang) for m in f.get("missing") or []],
         )
         by_level.setdefault(f.get("level", "national"), []).append(row)

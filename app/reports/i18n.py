@@ -80,6 +80,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "rule": ("规则", "Rule"),
     "status": ("状态", "Status"),
     "citation": ("依据", "Source"),
+    "quote_paraphrase": ("转述，非官方原文", "paraphrase, not the official wording"),
+    "quote_layer_attribute": ("摘自管控单元图层属性", "from the control unit layer's attributes"),
     "evidence": ("尚需提供", "Still owed"),
     "missing": ("需补充的项目信息", "Project facts needed"),
     "no_findings": ("无", "None"),

@@ -85,10 +85,12 @@ def report_xlsx(record: dict[str, Any], catalog: Catalog, lang: str = "zh",
 
     findings = [[g.label, f.rule_id, f.verdict_label, f.status_label, f.layer_name or "", f.message,
                  "、".join(f.missing), f.evidence or "", f.citation.get("document", ""), f.citation.get("number") or "",
-                 f.citation.get("clause", ""), f.citation.get("quote", "")] for g in r.groups for f in g.rows]
+                 f.citation.get("clause", ""), f.citation.get("quote", ""), f.quote_note or ""]
+                for g in r.groups for f in g.rows]
     _sheet(wb, t("findings", lang), ["level", t("rule", lang), t("verdict", lang), t("status", lang), t("layer", lang),
                                      "message", t("missing", lang), t("evidence", lang), "document", "文号",
-                                     "clause", "quote"], findings, [12, 26, 12, 14, 16, 60, 18, 30, 40, 22, 24, 60])
+                                     "clause", "quote", "quote_note"], findings,
+           [12, 26, 12, 14, 16, 60, 18, 30, 40, 22, 24, 60, 20])
     overlaps = [[o.layer_name, o.layer, o.feature_id, o.name, round(o.area_m2, 2),
                  None if o.area_m2_ellipsoidal is None else round(o.area_m2_ellipsoidal, 2),
                  round(o.share_of_footprint, 6), round(o.distance_m, 2)] for o in r.overlaps]

@@ -187,7 +187,7 @@ def _access_lists(result: OverlayResult) -> list[Finding]:
             layer=o.layer, feature_ids=[o.feature_id],
             citation={"document": f"环境管控单元 {a.get('code') or ''} 生态环境准入清单", "number": None,
                       "clause": "准入清单四个维度", "quote": "；".join(parts_zh), "quote_kind": "layer_attribute",
-                      "seed": None, "line": None},
+                      "seed": None, "source": None, "line": None},
         ))
     return out
 

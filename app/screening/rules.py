@@ -3,7 +3,7 @@
 A rule says which layer features trigger it (kind + attribute filter + intersects / within N m),
 which projects it concerns (GB/T 4754-2017 code prefixes, actions, industry flags, project
 attribute conditions), what it decides, and where that comes from (document, 文号, clause,
-verbatim quote with its seed file and line). A rule without a citation does not load.
+verbatim quote with its seed file or shipped statute text and line). A rule without a citation does not load.
 """
 
 from __future__ import annotations
@@ -32,12 +32,17 @@ class Citation(_Strict):
     quote: str = Field(min_length=4)
     quote_kind: Literal["verbatim", "paraphrase"] = "verbatim"
     seed: str | None = None  # file name under shared/seeds/ when the quote comes from a seed plan
-    line: int | None = None  # 1-based line of the quote in the seed file
+    source: str | None = None  # file name under layers/sources/ when it comes from a statute text shipped here
+    line: int | None = None  # 1-based line of the quote in the seed or source file
 
     @model_validator(mode="after")
-    def _seed_line_together(self) -> Citation:
-        if (self.seed is None) != (self.line is None):
-            raise ValueError("seed and line go together")
+    def _one_place_with_its_line(self) -> Citation:
+        if self.seed is not None and self.source is not None:
+            raise ValueError("a quote comes from a seed or from a source, not both")
+        if ((self.seed or self.source) is None) != (self.line is None):
+            raise ValueError("line goes with seed or source")
+        if self.quote_kind == "paraphrase" and self.line is not None:
+            raise ValueError("a paraphrase names no seed or source line (quote the text verbatim instead)")
         return self
 
 
