@@ -208,6 +208,38 @@ def test_rerun_reproduces_and_reports_zoning_changes(world):
     assert sc.rerun(rec["id"], "recorded")["same"]
 
 
+def test_a_rerun_on_a_republished_layer_compares_features_not_version_ids(world):
+    sc = screener(world)
+    sq = gk_box(-2500, 0, 1000)  # half on the redline square [-3000, -2000] × [0, 1000]
+    rec = run(sc, sq)
+    # the same redline published again: only the version changed
+    publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲"}])
+    same = sc.rerun(rec["id"], "current")
+    assert same["same"], same
+    assert same["layer_versions_changed"] == {"redline": {"before": "redline.v1", "after": "redline.v2"}}
+    assert not (same["findings_added"] or same["findings_removed"] or same["overlaps_added"]
+                or same["overlaps_removed"] or same["overlap_areas_changed"])
+    # redrawn 100 m east, same attributes: the same feature with a larger overlap, the same findings
+    publish(world, "redline", "eco_redline", [gk_box(-2900, 0, 1000)], [{"name": "红线甲"}])
+    moved = sc.rerun(rec["id"], "current")
+    assert not moved["same"] and moved["verdict"] == {"before": "prohibited", "after": "prohibited"}
+    assert not (moved["findings_added"] or moved["findings_removed"] or moved["overlaps_added"]
+                or moved["overlaps_removed"])
+    [change] = moved["overlap_areas_changed"]
+    assert change["feature_id_before"] == "redline.v1.0" and change["feature_id"] == "redline.v3.0"
+    assert change["before_m2"] == pytest.approx(500_000, rel=1e-6)
+    assert change["after_m2"] == pytest.approx(600_000, rel=1e-6)
+    # with a code, the code is the identity: renamed, still the same feature; without, a new one
+    publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲", "code": "R-1"}])
+    coded = run(sc, sq)
+    publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲（更名）", "code": "R-1"}])
+    assert sc.rerun(coded["id"], "current")["same"]
+    publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲（再更名）"}])
+    renamed = sc.rerun(coded["id"], "current")
+    assert [o["feature_id"] for o in renamed["overlaps_removed"]] == ["redline.v4.0"]
+    assert [o["feature_id"] for o in renamed["overlaps_added"]] == ["redline.v6.0"]
+
+
 def test_records_are_immutable(world):
     rec = run(screener(world), gk_box(0, 0, 10))
     import psycopg

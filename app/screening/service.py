@@ -137,17 +137,51 @@ def _options_dict(options: BoundaryOptions) -> dict[str, Any]:
     return asdict(options)
 
 
-def _finding_keys(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f"{f['rule_id']}|{','.join(sorted(f['feature_ids']))}": f for f in record["findings"]}
+def _identities(record: dict[str, Any]) -> dict[str, str]:
+    """Each overlapped feature's identity across versions of its layer, so that a re-run on a republished
+    layer compares features and not version-scoped ids (``eco_redline.v3.17``): the layer and the
+    feature's ``code`` when that tells the layer's rows apart, else the layer and all its attributes,
+    else the versioned id (the feature is then new whatever it is)."""
+    rows_of: dict[str, list[dict[str, Any]]] = {}
+    for o in record["overlaps"]:
+        rows_of.setdefault(o["layer"], []).append(o)
+    out: dict[str, str] = {}
+    for layer, rows in rows_of.items():
+        for how in (_by_code, _by_attributes):
+            keys = [how(o.get("attributes") or {}) for o in rows]
+            if None not in keys and len(set(keys)) == len(keys):
+                out.update({o["feature_id"]: f"{layer}|{k}" for o, k in zip(rows, keys)})
+                break
+        else:
+            out.update({o["feature_id"]: o["feature_id"] for o in rows})
+    return out
+
+
+def _by_code(attributes: dict[str, Any]) -> str | None:
+    code = attributes.get("code")
+    return f"code={code}" if code not in (None, "") else None
+
+
+def _by_attributes(attributes: dict[str, Any]) -> str | None:
+    return "attributes=" + json.dumps(attributes, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _finding_keys(record: dict[str, Any], ident: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {f"{f['rule_id']}|{','.join(sorted(ident.get(i, i) for i in f['feature_ids']))}": f
+            for f in record["findings"]}
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """What changed between two screenings of the same input: verdict, findings, overlaps, versions."""
-    of, nf = _finding_keys(old), _finding_keys(new)
-    oo = {o["feature_id"]: o for o in old["overlaps"]}
-    no = {o["feature_id"]: o for o in new["overlaps"]}
+    """What changed between two screenings of the same input: verdict, findings, overlaps, versions.
+    Features are matched across layer versions by ``_identities``: an unchanged feature of a
+    republished layer is no change, a redrawn one an area change."""
+    old_ident, new_ident = _identities(old), _identities(new)
+    of, nf = _finding_keys(old, old_ident), _finding_keys(new, new_ident)
+    oo = {old_ident[o["feature_id"]]: o for o in old["overlaps"]}
+    no = {new_ident[o["feature_id"]]: o for o in new["overlaps"]}
     changed_areas = [
-        {"feature_id": k, "before_m2": oo[k]["area_m2"], "after_m2": no[k]["area_m2"]}
+        {"feature_id": no[k]["feature_id"], "feature_id_before": oo[k]["feature_id"],
+         "before_m2": oo[k]["area_m2"], "after_m2": no[k]["area_m2"]}
         for k in sorted(set(oo) & set(no))
         if abs(oo[k]["area_m2"] - no[k]["area_m2"]) > 1e-6 * max(1.0, oo[k]["area_m2"])
     ]
