@@ -6,6 +6,8 @@ For each rule file in layers/rules/ (loaded and validated with the app's own sch
   * a verbatim quote names where it can be checked: ``seed`` + ``line`` (a plan under ``../shared/seeds``)
     or ``source`` + ``line`` (a statute text shipped in ``layers/sources/``), and must occur verbatim in
     that line (1-based, as ``sed -n Np`` prints it);
+  * a statute quote's clause names the article (and the paragraph, if it names one) that its line
+    belongs to, and the line is statute text, not the file's header;
   * a ``paraphrase`` names no seed, source or line; paraphrases are counted and listed, since a report
     must mark them as not the official wording.
 
@@ -20,6 +22,7 @@ Exit status: 0 when everything matches, 1 on any mismatch or invalid file.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -60,6 +63,45 @@ def _quote_problem(path: Path, line: int, quote: str, cache: dict[Path, list[str
     hits = [i + 1 for i, text in enumerate(lines) if quote in text]
     hint = f"; found on line(s) {hits}" if hits else ""
     return f"quote not found verbatim in {path.name} line {line}{hint}: {quote!r}"
+
+
+_ARTICLE = re.compile(r"第([一二三四五六七八九十百零]+)条")
+_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+
+
+def _number(zh: str) -> int:
+    """A Chinese numeral up to 999 (第一百零三条, 第二十款)."""
+    total, digit = 0, 0
+    for c in zh:
+        if c in _DIGITS:
+            digit = _DIGITS[c]
+        else:  # 十 or 百
+            total += (digit or 1) * (10 if c == "十" else 100)
+            digit = 0
+    return total + digit
+
+
+def _clause_problem(lines: list[str], line: int, clause: str) -> str | None:
+    """A statute quote's clause must name the article its line belongs to, and the paragraph (款) when
+    it names one. Lines are one paragraph or item each; an article's first line starts 第…条; an item
+    line, starting with its (一) marker, belongs to the paragraph above it."""
+    if lines[line - 1].startswith("#"):
+        return f"line {line} is the file's header, not statute text"
+    paragraph = 0
+    for text in reversed(lines[:line]):
+        if text.startswith("#") or not text.strip():
+            return f"line {line} belongs to no article"
+        if not text.startswith(("(", "（")):
+            paragraph += 1
+        heading = _ARTICLE.match(text)
+        if heading:
+            break
+    named = re.match(r"第([一二三四五六七八九十百零]+)条(?:第([一二三四五六七八九十]+)款)?", clause)
+    if named is None or _number(named.group(1)) != _number(heading.group(1)):
+        return f"clause {clause!r} does not name the article of line {line} ({heading.group(0)})"
+    if named.group(2) and _number(named.group(2)) != paragraph:
+        return f"clause {clause!r} names another paragraph than line {line}'s (第{paragraph}款 of {heading.group(0)})"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,12 +163,14 @@ def main(argv: list[str] | None = None) -> int:
                 counts["verbatim_source"] += 1
                 folder, name, tally = args.sources, c.source, "verified_source"
             problem = _quote_problem(folder / name, c.line, c.quote, cache)
+            if problem is None and c.source is not None:
+                problem = _clause_problem(_read_lines(folder / name, cache), c.line, c.clause)
             if problem:
                 errors.append(f"{where}: {problem}")
                 continue
             counts[tally] += 1
             if args.verbose:
-                print(f"ok  {where}  [{name[:24]} L{c.line}]")
+                print(f"ok  {where}  [{name} L{c.line}]")
 
     print("rules per file: " + ", ".join(f"{name} {n}" for name, n in per_file.items()))
     print(

@@ -40,7 +40,8 @@ def test_every_quote_is_verbatim_on_its_seed_line():
     r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "check_rule_quotes.py"), "--seeds", str(SEEDS)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "all citations OK" in r.stdout and "0 verified" not in r.stdout
+    quoted, verified = map(int, re.search(r"(\d+) quote a seed line \((\d+) verified\)", r.stdout).groups())
+    assert "all citations OK" in r.stdout and quoted == verified > 0, r.stdout
 
 
 def _check_quotes(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,6 +65,20 @@ def test_the_checker_catches_a_statute_line_that_does_not_say_it(tmp_path: Path)
                                                            "禁止在饮用水水源一级保护区内新建、扩建", 1), encoding="utf-8")
     r = _check_quotes("--seeds", str(tmp_path / "no-seeds"), "--sources", str(sources))
     assert r.returncode == 1 and "cn.water_source_1:" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("      clause: 第六十五条\n", "      clause: 第六十六条\n", "does not name the article"),
+    ("      clause: 第三十二条第一款（实验区）\n", "      clause: 第三十二条第二款（实验区）\n", "another paragraph"),
+])
+def test_the_checker_catches_a_clause_that_is_not_the_quoted_lines(tmp_path: Path, old: str, new: str, problem: str):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = (RULES / "national.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (rules / "national.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    r = _check_quotes("--seeds", str(tmp_path / "no-seeds"), "--rules", str(rules))
+    assert r.returncode == 1 and problem in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("citation, problem", [
@@ -185,3 +200,31 @@ def test_demo_redline_and_the_142_path(demo_client):
     g = next(f for f in limited["findings"] if f["rule_id"] == f["rule_id"] and f["layer"] == "eco_redline"
              and f["status"] == "fired")
     assert limited["verdict"] in ("restricted", "prohibited") and g["verdict"] == "restricted" and g["evidence_zh"]
+
+
+def test_demo_core_scenic_zone_asks_whether_the_building_serves_the_scenic_resources(demo_client):
+    core = layer_feature(demo_client, "scenic_area", zone="核心景区")
+    site = inside(core, 0.0005)
+    unknown = screen(demo_client, site, "H6110")  # a hotel, not saying whether it serves the scenic area
+    f = next(f for f in unknown["findings"] if f["rule_id"] == "cn.scenic_area_core")
+    assert f["status"] == "missing_attribute" and f["missing"] == ["serves_scenic_protection"]
+    assert unknown["verdict"] == "restricted"  # cn.scenic_area outranks a missing fact
+    hotel = screen(demo_client, site, "H6110", serves_scenic_protection=False)
+    g = next(f for f in hotel["findings"] if f["rule_id"] == "cn.scenic_area_core")
+    assert g["status"] == "fired" and hotel["verdict"] == "prohibited"
+    assert g["citation"]["source"] == "scenic_areas_regulation.txt" and g["citation"]["clause"] == "第二十七条"
+    museum = screen(demo_client, site, "R8850", serves_scenic_protection=True)
+    assert "cn.scenic_area_core" not in {f["rule_id"] for f in museum["findings"]}
+    assert {f["rule_id"]: f["verdict"] for f in museum["findings"] if f["status"] == "fired"}.get(
+        "cn.scenic_area") == "restricted"
+
+
+def test_an_access_list_quote_is_marked_as_the_layers_own_text_in_the_report(demo_client):
+    unit = layer_feature(demo_client, "control_unit")
+    rec = screen(demo_client, inside(unit, 0.0005), "N7712")
+    listed = [f["rule_id"] for f in rec["findings"] if f["status"] == "access_list"]
+    assert listed, rec["findings"]
+    html = demo_client.get(f"/api/screenings/{rec['id']}/report.html").text
+    for rule_id in listed:
+        block = html.split(f'data-rule="{rule_id}"', 1)[1].split('<div class="finding', 1)[0]
+        assert "摘自管控单元图层属性" in block and "转述" not in block
