@@ -65,12 +65,17 @@ def _quote_problem(path: Path, line: int, quote: str, cache: dict[Path, list[str
     return f"quote not found verbatim in {path.name} line {line}{hint}: {quote!r}"
 
 
-_ARTICLE = re.compile(r"第([一二三四五六七八九十百零]+)条")
+_ARTICLE = re.compile(r"第([一二三四五六七八九十百零]+)条 ")  # an article's first line: 第…条, a space, its text
+_ITEM = re.compile(r"[(（]([一二三四五六七八九十]+)[)）]")  # an item line: (一) or （一）
+_CLAUSE = re.compile(r"第([一二三四五六七八九十百零]+)条(?:第([一二三四五六七八九十]+|\d+)款)?"
+                     r"(?:第[(（]?([一二三四五六七八九十]+|\d+)[)）]?项)?")
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
 
 
 def _number(zh: str) -> int:
-    """A Chinese numeral up to 999 (第一百零三条, 第二十款)."""
+    """A Chinese numeral up to 999 (第一百零三条, 第二十款), or Arabic digits."""
+    if zh.isdigit():
+        return int(zh)
     total, digit = 0, 0
     for c in zh:
         if c in _DIGITS:
@@ -82,25 +87,30 @@ def _number(zh: str) -> int:
 
 
 def _clause_problem(lines: list[str], line: int, clause: str) -> str | None:
-    """A statute quote's clause must name the article its line belongs to, and the paragraph (款) when
-    it names one. Lines are one paragraph or item each; an article's first line starts 第…条; an item
-    line, starting with its (一) marker, belongs to the paragraph above it."""
+    """A statute quote's clause must name the article its line belongs to, and the paragraph (款) or
+    item (项) when it names one. Lines are one paragraph or item each; an article's first line starts
+    第…条 and a space; an item line starts with its (一) marker and belongs to the paragraph above it."""
     if lines[line - 1].startswith("#"):
         return f"line {line} is the file's header, not statute text"
-    paragraph = 0
+    item = _ITEM.match(lines[line - 1])
+    paragraph, heading = 0, None
     for text in reversed(lines[:line]):
         if text.startswith("#") or not text.strip():
-            return f"line {line} belongs to no article"
-        if not text.startswith(("(", "（")):
+            break
+        if not _ITEM.match(text):
             paragraph += 1
         heading = _ARTICLE.match(text)
         if heading:
             break
-    named = re.match(r"第([一二三四五六七八九十百零]+)条(?:第([一二三四五六七八九十]+)款)?", clause)
+    if heading is None:
+        return f"line {line} belongs to no article"
+    named = _CLAUSE.match(clause)
     if named is None or _number(named.group(1)) != _number(heading.group(1)):
-        return f"clause {clause!r} does not name the article of line {line} ({heading.group(0)})"
+        return f"clause {clause!r} does not name the article of line {line} ({heading.group(0).strip()})"
     if named.group(2) and _number(named.group(2)) != paragraph:
-        return f"clause {clause!r} names another paragraph than line {line}'s (第{paragraph}款 of {heading.group(0)})"
+        return f"clause {clause!r} names another paragraph than line {line}'s (第{paragraph}款)"
+    if named.group(3) and (item is None or _number(named.group(3)) != _number(item.group(1))):
+        return f"clause {clause!r} names another item than line {line}'s"
     return None
 
 

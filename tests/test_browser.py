@@ -319,6 +319,15 @@ def test_zz_rerun_shows_what_a_republished_layer_changes(page, server, tmp_path)
         text = out.inner_text()
         assert out.get_attribute("data-same") == "0" and "判定不通过 →" in text and "eco_redline" in text
         assert "cn.redline" in text  # the redline finding is gone
+        # the redlines back, 50 m east and with their codes: the same features, their overlaps changed
+        moved = [shapely.affinity.translate(f.geometry, 0.0005, 0.0) for f in old]
+        store.publish("eco_redline", LayerData("eco_redline", np.array(moved, dtype=object),
+                                               [f.attributes for f in old], ImportReport(file_sha256="7" * 64)),
+                      Provenance(source_document="示意数据（非官方边界）", label="测试平移版"))
+        page.page.click("#rerun")
+        page.page.wait_for_function("document.querySelector('#rerun-result').innerText.includes('m²')")
+        text = page.page.locator("#rerun-result").inner_text()
+        assert "重叠面积变化" in text and " → " in text and "cn.redline" not in text, text
     finally:
         store.publish("eco_redline", LayerData("eco_redline", np.array([f.geometry for f in old], dtype=object),
                                                [f.attributes for f in old], ImportReport(file_sha256="8" * 64)),

@@ -67,16 +67,26 @@ def test_the_checker_catches_a_statute_line_that_does_not_say_it(tmp_path: Path)
     assert r.returncode == 1 and "cn.water_source_1:" in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("old, new, problem", [
-    ("      clause: 第六十五条\n", "      clause: 第六十六条\n", "does not name the article"),
-    ("      clause: 第三十二条第一款（实验区）\n", "      clause: 第三十二条第二款（实验区）\n", "another paragraph"),
+FARMLAND_QUOTE = ("      quote: 永久基本农田经依法划定后，任何单位和个人不得擅自占用或者改变其用途。国家能源、交通、水利、军事设施等重点"
+                  "建设项目选址确实难以避让永久基本农田，涉及农用地转用或者土地征收的，必须经国务院批准\n")
+
+
+@pytest.mark.parametrize("edits, problem", [
+    ([("      clause: 第六十五条\n", "      clause: 第六十六条\n")], "does not name the article"),
+    ([("      clause: 第三十二条第一款（实验区）\n", "      clause: 第三十二条第二款（实验区）\n")], "another paragraph"),
+    ([("      clause: 第二十六条第（一）项\n", "      clause: 第二十六条第（二）项\n")], "another item"),
+    ([(FARMLAND_QUOTE, "      quote: 中华人民共和国土地管理法（1986年6月25日通过\n"),
+      ("      source: land_administration_law.txt\n      line: 9\n",
+       "      source: land_administration_law.txt\n      line: 1\n")], "header"),
 ])
-def test_the_checker_catches_a_clause_that_is_not_the_quoted_lines(tmp_path: Path, old: str, new: str, problem: str):
+def test_the_checker_catches_a_clause_that_is_not_the_quoted_lines(tmp_path: Path, edits: list, problem: str):
     rules = tmp_path / "rules"
     rules.mkdir()
     text = (RULES / "national.yaml").read_text(encoding="utf-8")
-    assert old in text
-    (rules / "national.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    (rules / "national.yaml").write_text(text, encoding="utf-8")
     r = _check_quotes("--seeds", str(tmp_path / "no-seeds"), "--rules", str(rules))
     assert r.returncode == 1 and problem in r.stdout, r.stdout
 
@@ -202,20 +212,20 @@ def test_demo_redline_and_the_142_path(demo_client):
     assert limited["verdict"] in ("restricted", "prohibited") and g["verdict"] == "restricted" and g["evidence_zh"]
 
 
-def test_demo_core_scenic_zone_asks_whether_the_building_serves_the_scenic_resources(demo_client):
+def test_demo_core_scenic_zone_asks_whether_the_project_puts_up_an_unrelated_building(demo_client):
     core = layer_feature(demo_client, "scenic_area", zone="核心景区")
     site = inside(core, 0.0005)
-    unknown = screen(demo_client, site, "H6110")  # a hotel, not saying whether it serves the scenic area
+    unknown = screen(demo_client, site, "H6110")  # a hotel, not saying what it builds
     f = next(f for f in unknown["findings"] if f["rule_id"] == "cn.scenic_area_core")
-    assert f["status"] == "missing_attribute" and f["missing"] == ["serves_scenic_protection"]
+    assert f["status"] == "missing_attribute" and f["missing"] == ["scenic_unrelated_building"]
     assert unknown["verdict"] == "restricted"  # cn.scenic_area outranks a missing fact
-    hotel = screen(demo_client, site, "H6110", serves_scenic_protection=False)
+    hotel = screen(demo_client, site, "H6110", scenic_unrelated_building=True)
     g = next(f for f in hotel["findings"] if f["rule_id"] == "cn.scenic_area_core")
     assert g["status"] == "fired" and hotel["verdict"] == "prohibited"
     assert g["citation"]["source"] == "scenic_areas_regulation.txt" and g["citation"]["clause"] == "第二十七条"
-    museum = screen(demo_client, site, "R8850", serves_scenic_protection=True)
-    assert "cn.scenic_area_core" not in {f["rule_id"] for f in museum["findings"]}
-    assert {f["rule_id"]: f["verdict"] for f in museum["findings"] if f["status"] == "fired"}.get(
+    path = screen(demo_client, site, "E4819", scenic_unrelated_building=False)  # a footpath
+    assert "cn.scenic_area_core" not in {f["rule_id"] for f in path["findings"]}
+    assert {f["rule_id"]: f["verdict"] for f in path["findings"] if f["status"] == "fired"}.get(
         "cn.scenic_area") == "restricted"
 
 
@@ -228,3 +238,13 @@ def test_an_access_list_quote_is_marked_as_the_layers_own_text_in_the_report(dem
     for rule_id in listed:
         block = html.split(f'data-rule="{rule_id}"', 1)[1].split('<div class="finding', 1)[0]
         assert "摘自管控单元图层属性" in block and "转述" not in block
+
+
+def test_every_fact_a_rule_asks_for_is_on_the_planners_form(catalog):
+    from app.screening.attributes import load_project_attributes
+
+    book = load_rulebook(RULES, set(catalog.kinds))
+    asked = {c.attribute for r in book.rules for c in r.rule.applies_to.conditions}
+    asked |= {e.when.attribute for r in book.rules for e in r.rule.exceptions}
+    listed = {a.name for a in load_project_attributes(PROJECT_ROOT / "layers")}
+    assert asked and asked <= listed, sorted(asked - listed)

@@ -229,15 +229,50 @@ def test_a_rerun_on_a_republished_layer_compares_features_not_version_ids(world)
     assert change["feature_id_before"] == "redline.v1.0" and change["feature_id"] == "redline.v3.0"
     assert change["before_m2"] == pytest.approx(500_000, rel=1e-6)
     assert change["after_m2"] == pytest.approx(600_000, rel=1e-6)
-    # with a code, the code is the identity: renamed, still the same feature; without, a new one
+    # with a code, the code is the identity: renamed, still the same feature, with what changed in it;
+    # without, a new one
     publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲", "code": "R-1"}])
     coded = run(sc, sq)
     publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲（更名）", "code": "R-1"}])
-    assert sc.rerun(coded["id"], "current")["same"]
+    renamed = sc.rerun(coded["id"], "current")
+    assert not renamed["same"] and not (renamed["findings_added"] or renamed["findings_removed"]
+                                        or renamed["overlaps_added"] or renamed["overlaps_removed"])
+    assert renamed["overlap_attributes_changed"] == [{
+        "feature_id": "redline.v5.0", "feature_id_before": "redline.v4.0",
+        "changes": {"name": {"before": "红线甲", "after": "红线甲（更名）"}}}]
     publish(world, "redline", "eco_redline", [gk_box(-3000, 0, 1000)], [{"name": "红线甲（再更名）"}])
     renamed = sc.rerun(coded["id"], "current")
     assert [o["feature_id"] for o in renamed["overlaps_removed"]] == ["redline.v4.0"]
     assert [o["feature_id"] for o in renamed["overlaps_added"]] == ["redline.v6.0"]
+
+
+def test_a_rerun_sees_a_revised_access_list_and_not_a_republished_one(world):
+    sc = screener(world)
+    sq = gk_box(4000, 0, 400)  # across the line x = 4,200 between the two units
+    layer = {"name": "单元甲", "code": "U-1", "category": "key", "spatial_layout": "禁止新建化工项目"}
+    codeless = {"name": "单元乙", "category": "general", "spatial_layout": "执行通用要求"}
+    twins = [{"name": "红线", "redline_type": "水源涵养"}] * 2  # no code, the same attributes
+    units = [gk_box(3800, 0, 400), gk_box(4200, 0, 400)]
+    publish(world, "units", "control_unit", units, [layer, codeless])
+    publish(world, "twins", "eco_redline", [gk_box(3900, 100, 100), gk_box(4300, 100, 100)], twins)
+    rec = run(sc, sq)
+    assert len([f for f in rec["findings"] if f["status"] == "access_list"]) == 2
+    publish(world, "units", "control_unit", units, [layer, codeless])
+    again = sc.rerun(rec["id"], "current")
+    assert set(again["layer_versions_changed"]) == {"units"} and again["same"], again
+    # the twins cannot be told apart: republished, they are new features (and the rule fires anew)
+    publish(world, "twins", "eco_redline", [gk_box(3900, 100, 100), gk_box(4300, 100, 100)], twins)
+    twice = sc.rerun(rec["id"], "current")
+    assert not twice["same"] and len(twice["overlaps_removed"]) == len(twice["overlaps_added"]) == 2
+    assert {o["layer"] for o in twice["overlaps_added"]} == {"twins"}
+    # unit 甲's access list revised: the same unit, its new text reported
+    publish(world, "units", "control_unit", units,
+            [{**layer, "category": "priority", "spatial_layout": "禁止一切开发建设活动"}, codeless])
+    revised = sc.rerun(rec["id"], "current")
+    [change] = revised["overlap_attributes_changed"]
+    assert change["changes"] == {"category": {"before": "key", "after": "priority"},
+                                 "spatial_layout": {"before": "禁止新建化工项目", "after": "禁止一切开发建设活动"}}
+    assert not revised["same"] and change["feature_id_before"] == "units.v1.0"
 
 
 def test_records_are_immutable(world):

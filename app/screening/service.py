@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -140,20 +141,18 @@ def _options_dict(options: BoundaryOptions) -> dict[str, Any]:
 def _identities(record: dict[str, Any]) -> dict[str, str]:
     """Each overlapped feature's identity across versions of its layer, so that a re-run on a republished
     layer compares features and not version-scoped ids (``eco_redline.v3.17``): the layer and the
-    feature's ``code`` when that tells the layer's rows apart, else the layer and all its attributes,
-    else the versioned id (the feature is then new whatever it is)."""
+    feature's ``code`` when no other overlapped feature of the layer has it, else the layer and all its
+    attributes when no other has them, else the versioned id (the feature is then new whatever it is)."""
     rows_of: dict[str, list[dict[str, Any]]] = {}
     for o in record["overlaps"]:
         rows_of.setdefault(o["layer"], []).append(o)
     out: dict[str, str] = {}
     for layer, rows in rows_of.items():
-        for how in (_by_code, _by_attributes):
-            keys = [how(o.get("attributes") or {}) for o in rows]
-            if None not in keys and len(set(keys)) == len(keys):
-                out.update({o["feature_id"]: f"{layer}|{k}" for o, k in zip(rows, keys)})
-                break
-        else:
-            out.update({o["feature_id"]: o["feature_id"] for o in rows})
+        keyed = [(_by_code(o.get("attributes") or {}), _by_attributes(o.get("attributes") or {})) for o in rows]
+        seen = Counter(k for pair in keyed for k in pair if k is not None)
+        for o, pair in zip(rows, keyed):
+            key = next((k for k in pair if k is not None and seen[k] == 1), None)
+            out[o["feature_id"]] = f"{layer}|{key}" if key else o["feature_id"]
     return out
 
 
@@ -162,29 +161,46 @@ def _by_code(attributes: dict[str, Any]) -> str | None:
     return f"code={code}" if code not in (None, "") else None
 
 
-def _by_attributes(attributes: dict[str, Any]) -> str | None:
+def _by_attributes(attributes: dict[str, Any]) -> str:
     return "attributes=" + json.dumps(attributes, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _finding_keys(record: dict[str, Any], ident: dict[str, str]) -> dict[str, dict[str, Any]]:
-    return {f"{f['rule_id']}|{','.join(sorted(ident.get(i, i) for i in f['feature_ids']))}": f
-            for f in record["findings"]}
+    """Findings by rule and features; an access-list finding's rule id names its unit's versioned id
+    when the unit has no code, and is keyed by the unit's identity instead."""
+    out = {}
+    for f in record["findings"]:
+        rule = f["rule_id"]
+        if rule.startswith("access_list.") and rule[len("access_list."):] in ident:
+            rule = "access_list." + ident[rule[len("access_list."):]]
+        out[f"{rule}|{','.join(sorted(ident.get(i, i) for i in f['feature_ids']))}"] = f
+    return out
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """What changed between two screenings of the same input: verdict, findings, overlaps, versions.
     Features are matched across layer versions by ``_identities``: an unchanged feature of a
-    republished layer is no change, a redrawn one an area change."""
+    republished layer is no change, a redrawn one an area change, a recoded one (its attributes) an
+    attribute change."""
     old_ident, new_ident = _identities(old), _identities(new)
     of, nf = _finding_keys(old, old_ident), _finding_keys(new, new_ident)
     oo = {old_ident[o["feature_id"]]: o for o in old["overlaps"]}
     no = {new_ident[o["feature_id"]]: o for o in new["overlaps"]}
+    both = sorted(set(oo) & set(no))
     changed_areas = [
         {"feature_id": no[k]["feature_id"], "feature_id_before": oo[k]["feature_id"],
          "before_m2": oo[k]["area_m2"], "after_m2": no[k]["area_m2"]}
-        for k in sorted(set(oo) & set(no))
-        if abs(oo[k]["area_m2"] - no[k]["area_m2"]) > 1e-6 * max(1.0, oo[k]["area_m2"])
+        for k in both if abs(oo[k]["area_m2"] - no[k]["area_m2"]) > 1e-6 * max(1.0, oo[k]["area_m2"])
     ]
+    # a feature matched by its code may have changed what it says (a unit's category, its access list)
+    changed_attributes = []
+    for k in both:
+        before, after = oo[k].get("attributes") or {}, no[k].get("attributes") or {}
+        changes = {a: {"before": before.get(a), "after": after.get(a)}
+                   for a in sorted(set(before) | set(after)) if before.get(a) != after.get(a)}
+        if changes:
+            changed_attributes.append({"feature_id": no[k]["feature_id"], "feature_id_before": oo[k]["feature_id"],
+                                       "changes": changes})
     versions = {k: {"before": old["layer_versions"].get(k), "after": new["layer_versions"].get(k)}
                 for k in sorted(set(old["layer_versions"]) | set(new["layer_versions"]))
                 if old["layer_versions"].get(k) != new["layer_versions"].get(k)}
@@ -195,10 +211,11 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "overlaps_added": [no[k] for k in sorted(set(no) - set(oo))],
         "overlaps_removed": [oo[k] for k in sorted(set(oo) - set(no))],
         "overlap_areas_changed": changed_areas,
+        "overlap_attributes_changed": changed_attributes,
         "layer_versions_changed": versions,
         "ruleset_changed": old["ruleset_version"] != new["ruleset_version"],
     }
     diff["same"] = (diff["verdict"]["before"] == diff["verdict"]["after"] and not diff["findings_added"]
                     and not diff["findings_removed"] and not diff["overlaps_added"]
-                    and not diff["overlaps_removed"] and not changed_areas)
+                    and not diff["overlaps_removed"] and not changed_areas and not changed_attributes)
     return diff

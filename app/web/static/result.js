@@ -22,9 +22,13 @@
       const names = Array.isArray(changed) ? changed : Object.keys(changed);
       if (names.length) items.push(ECO.esc(ECO.t("rerun_versions")) + "：" + names.map(ECO.esc).join("、"));
       const id = (x) => ECO.esc(x.rule_id || x.feature_id || x);
-      const lists = [["findings_added", "rerun_added"], ["findings_removed", "rerun_removed"], ["overlaps_added", "rerun_overlaps_added"],
-        ["overlaps_removed", "rerun_overlaps_removed"], ["overlap_areas_changed", "rerun_areas_changed"]];
-      lists.forEach(([key, label]) => { if ((body[key] || []).length) items.push(ECO.esc(ECO.t(label)) + "：" + body[key].map(id).join("、")); });
+      const m2 = (v) => Math.round(v).toLocaleString("en-US");
+      const area = (x) => id(x) + " " + ECO.esc(m2(x.before_m2) + " → " + m2(x.after_m2) + " m²");
+      const attrs = (x) => id(x) + "（" + Object.keys(x.changes || {}).map(ECO.esc).join("、") + "）";
+      const lists = [["findings_added", "rerun_added", id], ["findings_removed", "rerun_removed", id],
+        ["overlaps_added", "rerun_overlaps_added", id], ["overlaps_removed", "rerun_overlaps_removed", id],
+        ["overlap_areas_changed", "rerun_areas_changed", area], ["overlap_attributes_changed", "rerun_attributes_changed", attrs]];
+      lists.forEach(([key, label, show]) => { if ((body[key] || []).length) items.push(ECO.esc(ECO.t(label)) + "：" + body[key].map(show).join("、")); });
       out.innerHTML = ECO.esc(ECO.t("rerun_changed")) + "<ul><li>" + items.join("</li><li>") + "</li></ul>" + link;
     } catch (e) {
       out.className = "rerun-result error";
