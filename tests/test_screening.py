@@ -6,6 +6,7 @@ Squares in the GK plane of 乐山 (CGCS2000 3° zone, CM 105°E), so every area 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,45 @@ def test_jurisdiction_is_resolved_through_admin_regions(store):
     publish(store, "rivers", "river_shoreline", [river], [{"basin": "长江"}])
     rec = run(screener(store), gk_box(1500, 0, 100))
     assert "t.chem_shoreline" not in fired(rec)  # the footprint lies outside the Sichuan polygon
+
+
+COUNTY_RULES = """ruleset: {id: county, level: county, jurisdiction: "511102", name_zh: 市中区（测试）, name_en: Shizhong (test)}
+rules:
+  - id: t.county
+    title_zh: 区内新建项目须进园
+    title_en: New projects go into the park
+    verdict: conditional
+    message_zh: 区内新建项目须进园
+    message_en: New projects go into the park
+    citation: {document: 测试, clause: 测试, quote: 新建项目须进园, quote_kind: paraphrase}
+"""
+
+
+def test_a_local_rule_whose_region_the_admin_layer_lacks_is_not_checked_where_it_may_apply(store, tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "county.yaml").write_text(COUNTY_RULES, encoding="utf-8")
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    sc = Screener(store, catalog, load_rulebook(rules, set(catalog.kinds)), load_industries(PROJECT_ROOT / "layers"))
+    site, river = gk_box(1500, 0, 100), shapely.LineString([(382_000, 3_260_000), (382_000, 3_280_000)])
+    publish(store, "rivers", "river_shoreline", [river], [{"basin": "长江"}])
+    # the province only: the footprint lies in Sichuan, and nothing says whether it lies in 511102
+    publish(store, "admin", "admin_region", [gk_box(-50_000, -50_000, 100_000)], [{"code": "510000"}])
+    rec = run(sc, site)
+    [county] = [f for f in rec["findings"] if f["rule_id"] == "t.county"]
+    assert county["status"] == "not_checked" and "511102" in county["message_zh"]
+    assert fired(rec) == {"t.chem_shoreline": "prohibited"}
+    # the county's boundary elsewhere: the footprint is outside it
+    publish(store, "admin", "admin_region", [gk_box(-50_000, -50_000, 100_000), gk_box(-9000, 0, 1000)],
+            [{"code": "510000"}, {"code": "511102"}])
+    assert "t.county" not in {f["rule_id"] for f in run(sc, site)["findings"]}
+    # only the county, drawn around the footprint: its province's rules apply as well (a sub-region)
+    publish(store, "admin", "admin_region", [gk_box(1000, -500, 1000)], [{"code": "511102"}])
+    inside = run(sc, site)
+    assert fired(inside) == {"t.chem_shoreline": "prohibited", "t.county": "conditional"}
+    # far from every region the layer holds: neither local rule set, nothing to report
+    far = run(sc, gk_box(30_000, 30_000, 100))
+    assert not {"t.county", "t.chem_shoreline"} & {f["rule_id"] for f in far["findings"]}
 
 
 def test_overlapping_features_are_not_counted_twice(store):

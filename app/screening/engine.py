@@ -88,9 +88,30 @@ def _citation(rule: LoadedRule) -> dict[str, Any]:
     return rule.rule.citation.model_dump()
 
 
+def _prefix(code: str) -> str:
+    """The digits of a GB/T 2260 code that its sub-regions share: 510000 → 51, 511100 → 5111."""
+    return code[:2] if code.endswith("0000") else code[:4] if code.endswith("00") else code
+
+
+def _jurisdiction(code: str, hit: set[str], known: set[str] | None) -> str:
+    """``in``: the footprint lies in the region or in one of its sub-regions; ``out``: it does not;
+    ``unknown``: it lies in a region above it whose admin layer has no boundary for it (nor any of its
+    sub-regions), so the layer cannot tell (``known``: every code the admin layer holds; None: not asked)."""
+    if any(h.startswith(_prefix(code)) for h in hit):
+        return "in"
+    if known is not None and not any(k.startswith(_prefix(code)) for k in known) and any(
+            code.startswith(_prefix(h)) for h in hit):
+        return "unknown"
+    return "out"
+
+
 def evaluate(
-    rulebook: RuleBook, result: OverlayResult, project: ProjectSpec, industries: IndustryTable
+    rulebook: RuleBook, result: OverlayResult, project: ProjectSpec, industries: IndustryTable,
+    admin_layer_codes: set[str] | None = None,
 ) -> list[Finding]:
+    """``admin_layer_codes``: the codes of every region in the admin layers the overlay used, so that a
+    local rule set whose region the layer lacks is reported as not checked where the footprint lies in
+    a region above it, instead of being passed over."""
     kinds_present = set(result.kinds.values())
     admin_codes = {str(o.attributes.get("code")) for o in result.overlaps
                    if o.kind == "admin_region" and o.distance_m == 0 and o.area_m2 > result.sliver_m2}
@@ -107,7 +128,14 @@ def evaluate(
                                              "The admin region layer is missing: cannot tell whether this local "
                                              "rule applies"))
                 continue
-            if rs.jurisdiction not in admin_codes:
+            where = _jurisdiction(rs.jurisdiction, admin_codes, admin_layer_codes)
+            if where == "unknown":
+                findings.append(_not_checked(
+                    lr, "admin_region", f"行政区图层没有 {rs.jurisdiction}（{rs.name_zh}）的边界，无法判断该地方规则是否适用",
+                    f"The admin region layer has no boundary for {rs.jurisdiction} ({rs.name_en}): cannot tell "
+                    "whether this local rule applies"))
+                continue
+            if where == "out":
                 continue
         hits: list[Overlap] = []
         layer = None

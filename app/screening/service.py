@@ -27,7 +27,7 @@ from app.domain.screening import VERDICT_ZH, ProjectSpec, shallow_dict
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
 from app.screening.engine import decide, evaluate, max_distance
 from app.screening.industries import IndustryTable
-from app.screening.overlay import overlay
+from app.screening.overlay import OverlayResult, overlay
 from app.screening.rules import RuleBook
 from app.store.base import LayerStore
 
@@ -46,6 +46,26 @@ class Screener:
     industries: IndustryTable
     sliver_m2: float = 1.0
     limits: dict[str, Any] = field(default_factory=dict)  # the operator's boundary limits, for re-runs
+    _regions: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # admin version -> codes
+
+    def _admin_codes(self, result: OverlayResult) -> set[str]:
+        """Every region code in the admin layer versions the overlay used (read once per version)."""
+        codes: set[str] = set()
+        for layer, kind in result.kinds.items():
+            if kind != "admin_region":
+                continue
+            vid = result.versions[layer]
+            if vid not in self._regions:
+                found, offset = set(), 0
+                while True:
+                    page = self.store.features(layer, version_id=vid, limit=1000, offset=offset)
+                    found |= {str(f.attributes.get("code")) for f in page.features}
+                    offset += len(page.features)
+                    if not page.features or offset >= page.total:
+                        break
+                self._regions[vid] = frozenset(found)
+            codes |= self._regions[vid]
+        return codes
 
     def screen(
         self,
@@ -64,7 +84,7 @@ class Screener:
         distance = max_distance(self.rulebook) if buffer_m is None else buffer_m
         sliver = self.sliver_m2 if sliver_m2 is None else sliver_m2
         result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=sliver)
-        findings = evaluate(self.rulebook, result, project, self.industries)
+        findings = evaluate(self.rulebook, result, project, self.industries, self._admin_codes(result))
         verdict = decide(findings)
         now = datetime.now(UTC)
         record = {
