@@ -446,7 +446,7 @@ def _reopen_postgis(catalog):
     return PostgisStore(PG_URL, catalog, Settings(database_url=PG_URL))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 10_000))
 def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
     """Areas, the per-layer dissolve and distances equal a direct shapely computation. Zones have up to
@@ -478,7 +478,18 @@ def test_overlay_areas_equal_direct_shapely(tmp_path_factory, catalog, seed):
         assert st_.get_version(units).report["features_overlap"] is False
         assert {p.apart for p in st_.candidate_pieces(to_lonlat(gk_box(-1800, -1800, 3600)), layers=["units"])} == {True}
         fx, fy, w, h = rng.uniform(-1500, 1000), rng.uniform(-1500, 1000), rng.uniform(50, 1500), rng.uniform(50, 1500)
+        shape = rng.integers(0, 4)  # a box, a turned box, a concave star, two parts
         fp_gk = gk_box(fx, fy, w, h)
+        if shape == 1:
+            fp_gk = shapely.affinity.rotate(fp_gk, float(rng.uniform(5, 85)))
+        elif shape == 2:
+            k = int(rng.integers(8, 40))
+            a = np.sort(rng.uniform(0, 2 * np.pi, k))
+            r = rng.uniform(0.3, 1.0, k) * min(w, h) / 2
+            c = fp_gk.centroid
+            fp_gk = shapely.make_valid(shapely.Polygon(np.column_stack([c.x + r * np.cos(a), c.y + r * np.sin(a)])))
+        elif shape == 3:
+            fp_gk = shapely.union(gk_box(fx, fy, w / 2, h), gk_box(fx + w * 0.7, fy, w * 0.3, h / 2))
         reach = float(rng.choice([0.0, 150.0, 600.0]))
         res = overlay(st_, footprint(fp_gk), distance_m=reach)
         # direct computation: the same lon/lat geometries projected back, intersected without any index
