@@ -126,7 +126,14 @@ BAD_RULES = {
                                "    citation: {document: d, clause: c, quote: qqqq}\n",
     "bad verdict": "  - id: x.d\n    title_zh: d\n    title_en: d\n    verdict: forbidden\n    message_zh: d\n"
                    "    message_en: d\n    citation: {document: d, clause: c, quote: qqqq}\n",
+    "short quote": "  - id: x.e\n    title_zh: e\n    title_en: e\n    verdict: allowed\n    message_zh: e\n"
+                   "    message_en: e\n    citation:\n      document: d\n      clause: c\n      quote: q\n",
+    "duplicate id": "  - id: x.ok\n    title_zh: f\n    title_en: f\n    verdict: allowed\n    message_zh: f\n"
+                    "    message_en: f\n    citation: {document: d, clause: c, quote: qqqq}\n",
 }
+# the line each case is refused at: the second rule starts on line 10; its trigger or verdict is on 13
+BAD_LINE = {"no citation": 10, "unknown kind": 13, "within without distance": 13, "bad verdict": 13,
+            "short quote": 19, "duplicate id": 10}
 HEADER = ("ruleset: {id: x, level: province, jurisdiction: '510000', name_zh: x, name_en: x}\nrules:\n"
           "  - id: x.ok\n    title_zh: ok\n    title_en: ok\n    verdict: allowed\n    message_zh: ok\n    message_en: ok\n"
           "    citation: {document: d, clause: c, quote: qqqq}\n")
@@ -137,8 +144,17 @@ def test_a_bad_rule_file_is_refused_with_file_and_line(tmp_path: Path, catalog, 
     path = tmp_path / "bad.yaml"
     path.write_text(HEADER + BAD_RULES[case], encoding="utf-8")
     with pytest.raises(RuleFileError) as ei:
+        load_rulebook(tmp_path, set(catalog.kinds))
+    assert f"{path}:{BAD_LINE[case]}:" in str(ei.value), str(ei.value)
+
+
+def test_a_bad_header_is_refused_at_its_line(tmp_path: Path, catalog):
+    path = tmp_path / "bad.yaml"
+    path.write_text("# a comment\nruleset:\n  id: x\n  level: province\n  jurisdiction: '5100'\n  name_zh: x\n"
+                    "  name_en: x\nrules: []\n", encoding="utf-8")
+    with pytest.raises(RuleFileError) as ei:
         load_rule_file(path, set(catalog.kinds))
-    assert f"{path}:10:" in str(ei.value)  # the second rule starts on line 10
+    assert f"{path}:5: ruleset.jurisdiction" in str(ei.value), str(ei.value)
 
 
 def test_the_service_refuses_to_start_with_a_bad_rule_file(tmp_path: Path):
@@ -147,7 +163,7 @@ def test_the_service_refuses_to_start_with_a_bad_rule_file(tmp_path: Path):
 
     store = EmbeddedStore(tmp_path / "s.gpkg", load_catalog(PROJECT_ROOT / "layers"))
     app = create_app(Settings(data_dir=tmp_path, rules_dir=tmp_path), store=store)
-    with pytest.raises(RuleFileError), TestClient(app):
+    with pytest.raises(RuleFileError, match=r"bad\.yaml:13: rule x\.b: unknown layer kind 'redlines'"), TestClient(app):
         pass
     store.close()
 

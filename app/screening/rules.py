@@ -9,6 +9,7 @@ verbatim quote with its seed file or shipped statute text and line). A rule with
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -141,15 +142,30 @@ class RuleFileError(ValueError):
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best effort: the line of the rule an error location points into."""
-    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-        count = -1
-        for i, line in enumerate(text.splitlines(), 1):
-            if line.startswith("  - id:") or line.startswith("- id:"):
-                count += 1
-                if count == loc[1]:
-                    return i
-    return None
+    """Best effort: the line an error location points at — the rule (or the header), then each key of
+    the location within it, as far as they can be found (a key in a one-line ``{…}`` mapping is on its
+    parent's line)."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(("  - id:", "- id:"))]
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and loc[1] < len(starts):
+        here, rest = starts[loc[1]], loc[2:]
+        end = starts[loc[1] + 1] if loc[1] + 1 < len(starts) else len(lines)
+    elif loc and loc[0] == "ruleset":
+        found = [i for i, line in enumerate(lines) if line.startswith("ruleset:")]
+        if not found:
+            return None
+        here, rest, end = found[0], loc[1:], (starts[0] if starts else len(lines))
+    else:
+        return None
+    for key in rest:
+        if not isinstance(key, str):
+            continue
+        pattern = re.compile(rf"(^|[\s{{,]){re.escape(key)}:")
+        at = next((i for i in range(here, end) if pattern.search(lines[i])), None)
+        if at is None:
+            break
+        here = at
+    return here + 1
 
 
 def load_rule_file(path: Path, kinds: set[str] | None = None) -> RuleFile:
@@ -169,7 +185,7 @@ def load_rule_file(path: Path, kinds: set[str] | None = None) -> RuleFile:
         raise RuleFileError(f"{where}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     for i, rule in enumerate(rf.rules):
         if kinds is not None and rule.trigger is not None and rule.trigger.kind not in kinds:
-            line = _line_of(text, ("rules", i))
+            line = _line_of(text, ("rules", i, "trigger", "kind"))
             raise RuleFileError(f"{path}:{line}: rule {rule.id}: unknown layer kind '{rule.trigger.kind}'")
     return rf
 
@@ -183,9 +199,10 @@ def load_rulebook(rules_dir: Path, kinds: set[str] | None = None) -> RuleBook:
         h.update(path.name.encode())
         h.update(path.read_bytes())
         rf = load_rule_file(path, kinds)
-        for rule in rf.rules:
+        for i, rule in enumerate(rf.rules):
             if rule.id in seen:
-                raise RuleFileError(f"{path}: rule id {rule.id} already used in {seen[rule.id]}")
+                line = _line_of(path.read_text(encoding="utf-8"), ("rules", i))
+                raise RuleFileError(f"{path}:{line}: rule id {rule.id} already used in {seen[rule.id]}")
             seen[rule.id] = path.name
             loaded.append(LoadedRule(rule, rf.ruleset, path.name))
     return RuleBook(tuple(loaded), h.hexdigest()[:16], tuple(p.name for p in files))
