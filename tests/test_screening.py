@@ -192,6 +192,24 @@ def test_a_local_rule_whose_region_the_admin_layer_lacks_is_not_checked_where_it
     assert not {"t.county", "t.chem_shoreline"} & {f["rule_id"] for f in far["findings"]}
 
 
+def test_an_overlap_within_the_sliver_tolerance_touches_nothing_and_is_recorded_as_such(world):
+    """A digitising sliver (0.5 m² along the redline's edge) is below the default 1 m² tolerance: the
+    overlap is listed with its area but triggers no rule; with the tolerance at 0.1 m² it does."""
+    sc = screener(world)
+    site = gk_box(-2000.5, 0, 100.5, 1)  # 0.5 m × 1 m inside the redline square [-3000, -2000]
+    geometry = shapely.geometry.mapping(to_lonlat(site))
+    project = ProjectSpec(None, "C2614", "new", {"stack_height_m": 10})
+    rec = sc.screen_and_keep(read_geojson_object(geometry), project, input_bytes=json.dumps(geometry).encode(),
+                             input_kind="geometry", options=BoundaryOptions())
+    [o] = [o for o in rec["overlaps"] if o["layer"] == "redline"]
+    assert o["area_m2"] == pytest.approx(0.5, rel=1e-3) and rec["parameters"]["sliver_m2"] == 1.0
+    assert "t.redline" not in fired(rec) and rec["verdict"] == "allowed"
+    strict = sc.screen_and_keep(read_geojson_object(geometry), project, input_bytes=json.dumps(geometry).encode(),
+                                input_kind="geometry", options=BoundaryOptions(), sliver_m2=0.1)
+    assert fired(strict) == {"t.redline": "prohibited"} and strict["parameters"]["sliver_m2"] == 0.1
+    assert sc.rerun(strict["id"], "recorded")["same"]  # the tolerance is part of the record
+
+
 def test_overlapping_features_are_not_counted_twice(store):
     publish(store, "admin", "admin_region", [gk_box(-50_000, -50_000, 100_000)], [{"code": "510000"}])
     publish(store, "redline", "eco_redline", [gk_box(0, 0, 600), gk_box(300, 0, 600)], [{"name": "a"}, {"name": "b"}])
