@@ -333,6 +333,24 @@ def test_a_rerun_sees_a_revised_access_list_and_not_a_republished_one(world):
     assert not revised["same"] and change["feature_id_before"] == "units.v1.0"
 
 
+@pytest.mark.parametrize("gap,fires", [(999.0, True), (1001.0, False)])
+def test_the_shipped_province_and_county_shoreline_rules_at_their_threshold(store, gap, fires):
+    """The shipped rule files, not test copies: Sichuan's 1 km Yangtze-basin rule and 市中区's 1 km rule
+    for the 岷江 by name, 999 m and 1,001 m from the shoreline for a new C26 (chemical) project."""
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    sc = Screener(store, catalog, load_rulebook(PROJECT_ROOT / "layers" / "rules", set(catalog.kinds)),
+                  load_industries(PROJECT_ROOT / "layers"))
+    publish(store, "admin", "admin_region", [gk_box(-50_000, -50_000, 100_000), gk_box(-20_000, -20_000, 40_000)],
+            [{"code": "510000"}, {"code": "511102"}])
+    river = shapely.LineString([(382_000, 3_260_000), (382_000, 3_280_000)])  # x = ORIGIN + 2,000 m
+    publish(store, "rivers", "river_shoreline", [river], [{"name": "岷江", "basin": "长江", "level": "tributary"}])
+    rec = run(sc, gk_box(2000 - gap - 100, 0, 100), industry="C2614", air_emission=False, voc_emission=False,
+              high_voc=False, water_withdrawal_m3_per_day=0, new_discharge_outlet=False)
+    shore = {r: v for r, v in fired(rec).items() if r in ("sc.chem_shoreline_1km", "sz.chem_shoreline_1km")}
+    assert shore == ({"sc.chem_shoreline_1km": "prohibited", "sz.chem_shoreline_1km": "prohibited"} if fires else {})
+    assert (rec["verdict"] == "prohibited") == fires
+
+
 def test_records_are_immutable(world):
     rec = run(screener(world), gk_box(0, 0, 10))
     import psycopg
