@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -100,6 +101,19 @@ def test_industry_picker(client):
     assert len(client.get("/api/industries").json()["industries"]) == 20  # the 门类
 
 
+CONDITIONAL_RULE = """ruleset: {id: cond, level: national, jurisdiction: "100000", name_zh: 测试, name_en: test}
+rules:
+  - id: t.low_stack
+    title_zh: 低矮排气筒须论证扩散条件
+    title_en: A low stack needs a dispersion study
+    applies_to: {industries: [C26], conditions: [{attribute: stack_height_m, op: "<=", value: 15}]}
+    verdict: conditional
+    message_zh: 低矮排气筒须论证扩散条件
+    message_en: A low stack needs a dispersion study
+    citation: {document: 测试, clause: 测试, quote: 低矮排气筒须论证, quote_kind: paraphrase}
+"""
+
+
 def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
     import geopandas as gpd
 
@@ -109,7 +123,10 @@ def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
     if url:
         reset_postgis(url)
     env = cli_env(tmp_path, url)
-    env["ECOREDLINE_RULES_DIR"] = str(RULES)
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "conditional.yaml").write_text(CONDITIONAL_RULE, encoding="utf-8")  # a low stack: conditional
+    env["ECOREDLINE_RULES_DIR"] = str(rules)
     # load the world through the CLI's own store
     from app.domain.catalog import load_catalog
     from app.store import open_store
@@ -118,9 +135,11 @@ def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
     build_world(st)
     st.close()
     assert load_catalog(PROJECT_ROOT / "layers")
-    cases = [(gk_box(1500, 0, 100), [], 4), (gk_box(-2500, 0, 1000), ["--attr", "limited_activity=3"], 3),
-             (gk_box(-500, 0, 100), [], 0)]
-    for geom, extra, code in cases:
+    cases = [(gk_box(1500, 0, 100), [], 4, "prohibited"),
+             (gk_box(-2500, 0, 1000), ["--attr", "limited_activity=3"], 3, "restricted"),
+             (gk_box(-500, 0, 100), [], 0, "conditional"),
+             (gk_box(-500, 0, 100), ["--attr", "stack_height_m=20"], 0, "allowed")]
+    for geom, extra, code, verdict in cases:
         path = tmp_path / "b.geojson"
         gpd.GeoDataFrame(geometry=[to_lonlat(geom)], crs=4326).to_file(path, driver="GeoJSON")
         r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new",
@@ -128,7 +147,7 @@ def test_cli_screen_exit_codes(store_kind, tmp_path: Path):
                            timeout=120)
         assert r.returncode == code, r.stderr
         rec = json.loads(r.stdout)
-        assert rec["store"] == store_kind
+        assert rec["store"] == store_kind and rec["verdict"] == verdict
     r = subprocess.run([ECOREDLINE, "screen", str(path), "--industry", "C2614", "--action", "new"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 5 and "待补充信息" in r.stdout  # stack_height_m not given
