@@ -128,12 +128,22 @@ BAD_RULES = {
                    "    message_en: d\n    citation: {document: d, clause: c, quote: qqqq}\n",
     "short quote": "  - id: x.e\n    title_zh: e\n    title_en: e\n    verdict: allowed\n    message_zh: e\n"
                    "    message_en: e\n    citation:\n      document: d\n      clause: c\n      quote: q\n",
+    "bad exception op": "  - id: x.g\n    title_zh: g\n    title_en: g\n    verdict: prohibited\n    exceptions:\n"
+                        "      - when: {attribute: a, op: '==', value: 1}\n        verdict: restricted\n"
+                        "        evidence_zh: e\n        evidence_en: e\n"
+                        "      - when:\n          attribute: b\n          op: '~'\n          value: 2\n"
+                        "        verdict: restricted\n        evidence_zh: e\n        evidence_en: e\n"
+                        "    message_zh: g\n    message_en: g\n    citation: {document: d, clause: c, quote: qqqq}\n",
+    "verdict after exceptions": "  - id: x.h\n    title_zh: h\n    title_en: h\n    exceptions:\n"
+                                "      - when: {attribute: a, op: '==', value: 1}\n        verdict: restricted\n"
+                                "        evidence_zh: e\n        evidence_en: e\n    verdict: forbidden\n"
+                                "    message_zh: h\n    message_en: h\n    citation: {document: d, clause: c, quote: qqqq}\n",
     "duplicate id": "  - id: x.ok\n    title_zh: f\n    title_en: f\n    verdict: allowed\n    message_zh: f\n"
                     "    message_en: f\n    citation: {document: d, clause: c, quote: qqqq}\n",
 }
 # the line each case is refused at: the second rule starts on line 10; its trigger or verdict is on 13
 BAD_LINE = {"no citation": 10, "unknown kind": 13, "within without distance": 13, "bad verdict": 13,
-            "short quote": 19, "duplicate id": 10}
+            "short quote": 19, "duplicate id": 10, "bad exception op": 21, "verdict after exceptions": 18}
 HEADER = ("ruleset: {id: x, level: province, jurisdiction: '510000', name_zh: x, name_en: x}\nrules:\n"
           "  - id: x.ok\n    title_zh: ok\n    title_en: ok\n    verdict: allowed\n    message_zh: ok\n    message_en: ok\n"
           "    citation: {document: d, clause: c, quote: qqqq}\n")

@@ -153,6 +153,34 @@ def test_jurisdiction_is_resolved_through_admin_regions(store):
     assert "t.chem_shoreline" not in fired(rec)  # the footprint lies outside the Sichuan polygon
 
 
+@pytest.mark.parametrize("code, hit, known, expected", [
+    ("511102", {"511102": 1.0}, {"510000", "511102"}, "in"),
+    ("510000", {"511102": 1.0}, {"511102"}, "in"),  # through a sub-region
+    ("500000", {"500101": 1.0}, {"500101"}, "in"),  # a municipality's district
+    ("460000", {"469001": 1.0}, {"469001"}, "in"),  # a county-level city under the province
+    ("513200", {"510000": 1.0, "511102": 1.0}, {"510000", "511102"}, "out"),  # a county beside it holds it all
+    ("513200", {"510000": 1.0}, {"510000"}, "unknown"),  # only the province drawn: cannot tell
+    ("511100", {"510000": 1.0}, {"510000", "511112"}, "unknown"),  # a drawn sub-region is not the city
+    ("511100", {"510000": 1.0}, {"510000", "511100"}, "out"),  # the city drawn, not met
+    ("513200", {"510000": 1.0, "511102": 0.4}, {"510000", "511102"}, "unknown"),  # the rest may be in Aba
+    ("513200", {"510000": 1.0, "511100": 1.0, "511102": 0.4}, {"510000", "511100", "511102"}, "out"),
+    ("120000", {"510000": 1.0}, {"510000"}, "out"),  # another province
+    ("511102", {}, {"510000"}, "out"),  # the layer covers nothing here
+    ("511102", {"510000": 1.0}, None, "out"),  # not asked
+])
+def test_where_a_footprint_lies_among_admin_regions(code, hit, known, expected):
+    from app.screening.engine import _jurisdiction
+
+    assert _jurisdiction(code, hit, known) == expected
+
+
+def test_region_codes_are_read_as_counties():
+    from app.screening.engine import county_code
+
+    assert [county_code(c) for c in ("511102", "511102100000", "511102100", 510000, "", None, "51", "abcdef")] == [
+        "511102", "511102", "511102", "510000", None, None, None, None]
+
+
 COUNTY_RULES = """ruleset: {id: county, level: county, jurisdiction: "511102", name_zh: 市中区（测试）, name_en: Shizhong (test)}
 rules:
   - id: t.county
@@ -187,6 +215,10 @@ def test_a_local_rule_whose_region_the_admin_layer_lacks_is_not_checked_where_it
     publish(store, "admin", "admin_region", [gk_box(1000, -500, 1000)], [{"code": "511102"}])
     inside = run(sc, site)
     assert fired(inside) == {"t.chem_shoreline": "prohibited", "t.county": "conditional"}
+    # the first record re-run on this layer: the same rule, now decided
+    [change] = sc.rerun(rec["id"], "current")["findings_changed"]
+    assert change["rule_id"] == "t.county" and change["before"] == {"verdict": "incomplete", "status": "not_checked"}
+    assert change["after"] == {"verdict": "conditional", "status": "fired"}
     # far from every region the layer holds: neither local rule set, nothing to report
     far = run(sc, gk_box(30_000, 30_000, 100))
     assert not {"t.county", "t.chem_shoreline"} & {f["rule_id"] for f in far["findings"]}
@@ -346,6 +378,9 @@ def test_the_shipped_province_and_county_shoreline_rules_at_their_threshold(stor
     publish(store, "rivers", "river_shoreline", [river], [{"name": "岷江", "basin": "长江", "level": "tributary"}])
     rec = run(sc, gk_box(2000 - gap - 100, 0, 100), industry="C2614", air_emission=False, voc_emission=False,
               high_voc=False, water_withdrawal_m3_per_day=0, new_discharge_outlet=False)
+    # inside 市中区, which lies beside Aba and Ganzi: their rules are not "not checked"
+    assert not [f["rule_id"] for f in rec["findings"] if f["status"] == "not_checked"
+                and f["jurisdiction"] in ("513200", "513300")]
     shore = {r: v for r, v in fired(rec).items() if r in ("sc.chem_shoreline_1km", "sz.chem_shoreline_1km")}
     assert shore == ({"sc.chem_shoreline_1km": "prohibited", "sz.chem_shoreline_1km": "prohibited"} if fires else {})
     assert (rec["verdict"] == "prohibited") == fires

@@ -131,6 +131,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "rerun_overlaps_removed": ("移除叠加要素", "Overlaps removed"),
     "rerun_areas_changed": ("重叠面积变化", "Overlap areas changed"),
     "rerun_attributes_changed": ("要素属性变化", "Feature attributes changed"),
+    "rerun_findings_changed": ("规则结果变化", "Findings decided otherwise"),
 }
 
 

@@ -88,21 +88,39 @@ def _citation(rule: LoadedRule) -> dict[str, Any]:
     return rule.rule.citation.model_dump()
 
 
+def county_code(code: object) -> str | None:
+    """A region's GB/T 2260 code as six digits (a town's 9- or 12-digit code lies in its county's);
+    None for anything else, which then says nothing about where a footprint is."""
+    text = str(code) if code is not None else ""
+    return text[:6] if len(text) >= 6 and text[:6].isdigit() else None
+
+
 def _prefix(code: str) -> str:
-    """The digits of a GB/T 2260 code that its sub-regions share: 510000 → 51, 511100 → 5111."""
+    """The digits of a six-digit GB/T 2260 code that its sub-regions share: 510000 → 51, 511100 → 5111."""
     return code[:2] if code.endswith("0000") else code[:4] if code.endswith("00") else code
 
 
-def _jurisdiction(code: str, hit: set[str], known: set[str] | None) -> str:
-    """``in``: the footprint lies in the region or in one of its sub-regions; ``out``: it does not;
-    ``unknown``: it lies in a region above it whose admin layer has no boundary for it (nor any of its
-    sub-regions), so the layer cannot tell (``known``: every code the admin layer holds; None: not asked)."""
-    if any(h.startswith(_prefix(code)) for h in hit):
+def _jurisdiction(code: str, hit: dict[str, float], known: set[str] | None) -> str:
+    """Whether the footprint lies in the region ``code``, from the admin regions it meets (``hit``: code →
+    the largest share of the footprint in a feature of that code) and the codes the admin layer holds
+    (``known``; None: not asked).
+
+    ``in``: it meets the region or one of its sub-regions. ``out``: the layer draws the region and the
+    footprint does not meet it, or regions beside it (neither above nor below) hold all of the
+    footprint. ``unknown``: the rest of the footprint lies in regions above it and the layer does not
+    draw the region itself (drawn sub-regions do not show the region's extent), so it cannot tell."""
+    mine = _prefix(code)
+    if any(h.startswith(mine) for h in hit):
         return "in"
-    if known is not None and not any(k.startswith(_prefix(code)) for k in known) and any(
-            code.startswith(_prefix(h)) for h in hit):
-        return "unknown"
-    return "out"
+    if known is None or code in known:
+        return "out"
+    above = [h for h in hit if code.startswith(_prefix(h))]
+    if not above:
+        return "out"
+    beside = [h for h in hit if h not in above]
+    # the outermost regions beside it do not overlap one another: their shares add up
+    outermost = [h for h in beside if not any(o != h and h.startswith(_prefix(o)) for o in beside)]
+    return "out" if sum(hit[h] for h in outermost) >= 1.0 - 1e-6 else "unknown"
 
 
 def evaluate(
@@ -113,8 +131,11 @@ def evaluate(
     local rule set whose region the layer lacks is reported as not checked where the footprint lies in
     a region above it, instead of being passed over."""
     kinds_present = set(result.kinds.values())
-    admin_codes = {str(o.attributes.get("code")) for o in result.overlaps
-                   if o.kind == "admin_region" and o.distance_m == 0 and o.area_m2 > result.sliver_m2}
+    admin_codes: dict[str, float] = {}
+    for o in result.overlaps:
+        county = county_code(o.attributes.get("code"))
+        if o.kind == "admin_region" and county and o.distance_m == 0 and o.area_m2 > result.sliver_m2:
+            admin_codes[county] = max(admin_codes.get(county, 0.0), o.share_of_footprint)
     code = industries.get(project.industry).code
     flags = set(industries.flags_for(code))
     findings: list[Finding] = []

@@ -9,7 +9,6 @@ verbatim quote with its seed file or shipped statute text and line). A rule with
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -142,30 +141,25 @@ class RuleFileError(ValueError):
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best effort: the line an error location points at — the rule (or the header), then each key of
-    the location within it, as far as they can be found (a key in a one-line ``{…}`` mapping is on its
-    parent's line)."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith(("  - id:", "- id:"))]
-    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and loc[1] < len(starts):
-        here, rest = starts[loc[1]], loc[2:]
-        end = starts[loc[1] + 1] if loc[1] + 1 < len(starts) else len(lines)
-    elif loc and loc[0] == "ruleset":
-        found = [i for i, line in enumerate(lines) if line.startswith("ruleset:")]
-        if not found:
-            return None
-        here, rest, end = found[0], loc[1:], (starts[0] if starts else len(lines))
-    else:
+    """The line an error location points at: YAML's own node positions, followed key by key and index
+    by index as far as the location exists (a missing key: its rule's line)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
         return None
-    for key in rest:
-        if not isinstance(key, str):
-            continue
-        pattern = re.compile(rf"(^|[\s{{,]){re.escape(key)}:")
-        at = next((i for i in range(here, end) if pattern.search(lines[i])), None)
-        if at is None:
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
+            found = next(((k, v) for k, v in node.value if k.value == key), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
             break
-        here = at
-    return here + 1
+    return line
 
 
 def load_rule_file(path: Path, kinds: set[str] | None = None) -> RuleFile:

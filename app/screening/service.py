@@ -59,7 +59,9 @@ class Screener:
                 found, offset = set(), 0
                 while True:
                     page = self.store.features(layer, version_id=vid, limit=1000, offset=offset)
-                    found |= {str(f.attributes.get("code")) for f in page.features}
+                    # six-digit codes only: a town's boundary does not show its county's extent
+                    found |= {c for c in map(str, (f.attributes.get("code") for f in page.features))
+                              if len(c) == 6 and c.isdigit()}
                     offset += len(page.features)
                     if not page.features or offset >= page.total:
                         break
@@ -224,10 +226,19 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     versions = {k: {"before": old["layer_versions"].get(k), "after": new["layer_versions"].get(k)}
                 for k in sorted(set(old["layer_versions"]) | set(new["layer_versions"]))
                 if old["layer_versions"].get(k) != new["layer_versions"].get(k)}
+    # the same rule on the same features, decided otherwise (its verdict, or fired where it was not checked)
+    changed_findings = [
+        {"rule_id": nf[k]["rule_id"], "feature_ids": nf[k]["feature_ids"],
+         "before": {"verdict": of[k]["verdict"], "status": of[k].get("status")},
+         "after": {"verdict": nf[k]["verdict"], "status": nf[k].get("status")}}
+        for k in sorted(set(of) & set(nf))
+        if (of[k]["verdict"], of[k].get("status")) != (nf[k]["verdict"], nf[k].get("status"))
+    ]
     diff = {
         "verdict": {"before": old["verdict"], "after": new["verdict"]},
         "findings_added": [nf[k] for k in sorted(set(nf) - set(of))],
         "findings_removed": [of[k] for k in sorted(set(of) - set(nf))],
+        "findings_changed": changed_findings,
         "overlaps_added": [no[k] for k in sorted(set(no) - set(oo))],
         "overlaps_removed": [oo[k] for k in sorted(set(oo) - set(no))],
         "overlap_areas_changed": changed_areas,
@@ -237,5 +248,6 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     }
     diff["same"] = (diff["verdict"]["before"] == diff["verdict"]["after"] and not diff["findings_added"]
                     and not diff["findings_removed"] and not diff["overlaps_added"]
-                    and not diff["overlaps_removed"] and not changed_areas and not changed_attributes)
+                    and not diff["overlaps_removed"] and not changed_areas and not changed_attributes
+                    and not changed_findings)
     return diff
