@@ -153,25 +153,47 @@ def test_jurisdiction_is_resolved_through_admin_regions(store):
     assert "t.chem_shoreline" not in fired(rec)  # the footprint lies outside the Sichuan polygon
 
 
-@pytest.mark.parametrize("code, hit, known, expected", [
-    ("511102", {"511102": 1.0}, {"510000", "511102"}, "in"),
-    ("510000", {"511102": 1.0}, {"511102"}, "in"),  # through a sub-region
-    ("500000", {"500101": 1.0}, {"500101"}, "in"),  # a municipality's district
-    ("460000", {"469001": 1.0}, {"469001"}, "in"),  # a county-level city under the province
-    ("513200", {"510000": 1.0, "511102": 1.0}, {"510000", "511102"}, "out"),  # a county beside it holds it all
-    ("513200", {"510000": 1.0}, {"510000"}, "unknown"),  # only the province drawn: cannot tell
-    ("511100", {"510000": 1.0}, {"510000", "511112"}, "unknown"),  # a drawn sub-region is not the city
-    ("511100", {"510000": 1.0}, {"510000", "511100"}, "out"),  # the city drawn, not met
-    ("513200", {"510000": 1.0, "511102": 0.4}, {"510000", "511102"}, "unknown"),  # the rest may be in Aba
-    ("513200", {"510000": 1.0, "511100": 1.0, "511102": 0.4}, {"510000", "511100", "511102"}, "out"),
-    ("120000", {"510000": 1.0}, {"510000"}, "out"),  # another province
-    ("511102", {}, {"510000"}, "out"),  # the layer covers nothing here
-    ("511102", {"510000": 1.0}, None, "out"),  # not asked
+FP = shapely.box(0, 0, 100, 100)  # a 1 ha footprint (planar units stand in for lon/lat: a ratio is taken)
+
+
+def _hits(*rows):
+    from app.screening.engine import AdminHit, county_code
+
+    return [AdminHit(county_code(c), shapely.intersection(FP, shapely.box(x0, 0, x1, 100)), counts)
+            for c, x0, x1, counts in rows]
+
+
+@pytest.mark.parametrize("code, rows, known, expected", [
+    ("511102", [("511102", 0, 100, True)], {"510000", "511102"}, "in"),
+    ("510000", [("511102", 0, 100, True)], {"511102"}, "in"),  # through a sub-region
+    ("500000", [("500101", 0, 100, True)], {"500101"}, "in"),  # a municipality's district
+    ("460000", [("469001", 0, 100, True)], {"469001"}, "in"),  # a county-level city under the province
+    ("513200", [("510000", 0, 100, True), ("511102", 0, 100, True)], {"510000", "511102"}, "out"),
+    ("513200", [("510000", 0, 100, True)], {"510000"}, "unknown"),  # only the province drawn
+    ("511100", [("510000", 0, 100, True)], {"510000", "511112"}, "unknown"),  # a drawn county is not the city
+    ("511100", [("510000", 0, 100, True)], {"510000", "511100"}, "out"),  # the city drawn, not met
+    ("513200", [("510000", 0, 100, True), ("511102", 0, 40, True)], {"510000", "511102"}, "unknown"),
+    ("513200", [("510000", 0, 100, True), ("511100", 0, 100, True), ("511102", 0, 40, True)],
+     {"510000", "511100", "511102"}, "out"),  # the city beside it holds it all
+    ("120000", [("510000", 0, 100, True)], {"510000"}, "out"),  # another province holds it
+    ("511102", [], {"510000"}, "out"),  # the layer does not reach here
+    ("511102", [("510000", 0, 100, True)], None, "out"),  # not asked
+    # one county as two rows, or as two of its towns: together they hold it
+    ("513200", [("510000", 0, 100, True), ("511102", 0, 50, True), ("511102", 50, 100, True)], {"510000"}, "out"),
+    ("513200", [("510000", 0, 100, True), ("511102100000", 0, 50, True), ("511102101000", 50, 100, True)],
+     {"510000"}, "out"),
+    # a neighbour's sliver, or a gap under the sliver tolerance, leaves nothing to doubt
+    ("513200", [("510000", 0, 100, True), ("511102", 0, 99.995, True), ("511112", 99.995, 100, False)],
+     {"510000"}, "out"),
+    ("513200", [("510000", 0, 100, True), ("511102", 0, 99.995, True)], {"510000"}, "out"),
+    ("511800", [("511113", 0, 40, True)], {"511102", "511113"}, "unknown"),  # the rest is off the layer
+    ("513200", [("510000", 0, 100, True), ("511102", 0, 60, True), ("511112", 20, 80, True)],
+     {"510000"}, "unknown"),  # overlapping neighbours hold 80 %, not 120 %
 ])
-def test_where_a_footprint_lies_among_admin_regions(code, hit, known, expected):
+def test_where_a_footprint_lies_among_admin_regions(code, rows, known, expected):
     from app.screening.engine import _jurisdiction
 
-    assert _jurisdiction(code, hit, known) == expected
+    assert _jurisdiction(code, _hits(*rows), known, FP, 10_000.0, 1.0) == expected
 
 
 def test_region_codes_are_read_as_counties():

@@ -7,8 +7,13 @@ missing is reported as not checked and caps the verdict at ``incomplete`` — ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from app.domain.footprint import Footprint
 from app.domain.screening import Finding, Overlap, ProjectSpec, most_restrictive
 from app.screening.industries import IndustryTable
 from app.screening.overlay import OverlayResult
@@ -100,42 +105,57 @@ def _prefix(code: str) -> str:
     return code[:2] if code.endswith("0000") else code[:4] if code.endswith("00") else code
 
 
-def _jurisdiction(code: str, hit: dict[str, float], known: set[str] | None) -> str:
-    """Whether the footprint lies in the region ``code``, from the admin regions it meets (``hit``: code →
-    the largest share of the footprint in a feature of that code) and the codes the admin layer holds
-    (``known``; None: not asked).
+@dataclass(frozen=True)
+class AdminHit:
+    """An admin region the footprint meets: its county-level code, its clip (lon/lat), and whether it
+    holds more of the footprint than the sliver tolerance."""
 
-    ``in``: it meets the region or one of its sub-regions. ``out``: the layer draws the region and the
-    footprint does not meet it, or regions beside it (neither above nor below) hold all of the
-    footprint. ``unknown``: the rest of the footprint lies in regions above it and the layer does not
-    draw the region itself (drawn sub-regions do not show the region's extent), so it cannot tell."""
+    code: str
+    clip: BaseGeometry | None
+    counts: bool
+
+
+def admin_hits(result: OverlayResult) -> list[AdminHit]:
+    return [AdminHit(county, o.geometry, o.area_m2 > result.sliver_m2) for o in result.overlaps
+            if o.kind == "admin_region" and o.distance_m == 0 and o.area_m2 > 0
+            and (county := county_code(o.attributes.get("code")))]
+
+
+def _jurisdiction(code: str, hits: list[AdminHit], known: set[str] | None,
+                  footprint: BaseGeometry | None, footprint_area_m2: float, sliver_m2: float) -> str:
+    """Whether the footprint lies in the region ``code``, from the admin regions it meets and the codes
+    the admin layer holds (``known``; None: not asked; ``footprint``: lon/lat).
+
+    ``in``: it meets the region or one of its sub-regions by more than a sliver. ``out``: the layer
+    draws the region and the footprint does not meet it; or it meets no admin region at all (the layer
+    does not reach here); or regions beside the region (neither above nor below it) hold all of the
+    footprint but a sliver — as rows of one code, towns or overlapping features alike, their clips
+    united. ``unknown``: otherwise; the layer does not draw the region (drawn sub-regions do not show
+    its extent), and part of the footprint may lie in it."""
     mine = _prefix(code)
-    if any(h.startswith(mine) for h in hit):
+    if any(h.counts and h.code.startswith(mine) for h in hits):
         return "in"
-    if known is None or code in known:
+    if known is None or code in known or not hits:
         return "out"
-    above = [h for h in hit if code.startswith(_prefix(h))]
-    if not above:
-        return "out"
-    beside = [h for h in hit if h not in above]
-    # the outermost regions beside it do not overlap one another: their shares add up
-    outermost = [h for h in beside if not any(o != h and h.startswith(_prefix(o)) for o in beside)]
-    return "out" if sum(hit[h] for h in outermost) >= 1.0 - 1e-6 else "unknown"
+    beside = [h.clip for h in hits if not h.code.startswith(mine) and not code.startswith(_prefix(h.code))
+              and h.clip is not None]
+    if not beside or footprint is None or footprint.area <= 0:
+        return "unknown"
+    covered = min(shapely.union_all(beside).area / footprint.area, 1.0)  # a ratio: lon/lat degrees will do
+    return "out" if footprint_area_m2 * (1.0 - covered) <= sliver_m2 else "unknown"
 
 
 def evaluate(
     rulebook: RuleBook, result: OverlayResult, project: ProjectSpec, industries: IndustryTable,
-    admin_layer_codes: set[str] | None = None,
+    admin_layer_codes: set[str] | None = None, footprint: Footprint | None = None,
 ) -> list[Finding]:
-    """``admin_layer_codes``: the codes of every region in the admin layers the overlay used, so that a
-    local rule set whose region the layer lacks is reported as not checked where the footprint lies in
-    a region above it, instead of being passed over."""
+    """``admin_layer_codes``: the codes of every region in the admin layers the overlay used, and the
+    ``footprint``: a local rule set whose region the layer lacks is reported as not checked where the
+    footprint may lie in it (``_jurisdiction``), instead of being passed over."""
     kinds_present = set(result.kinds.values())
-    admin_codes: dict[str, float] = {}
-    for o in result.overlaps:
-        county = county_code(o.attributes.get("code"))
-        if o.kind == "admin_region" and county and o.distance_m == 0 and o.area_m2 > result.sliver_m2:
-            admin_codes[county] = max(admin_codes.get(county, 0.0), o.share_of_footprint)
+    regions = admin_hits(result)
+    fp_geom = footprint.geometry if footprint is not None else None
+    fp_area = footprint.echo.area_m2_gk if footprint is not None else 0.0
     code = industries.get(project.industry).code
     flags = set(industries.flags_for(code))
     findings: list[Finding] = []
@@ -149,7 +169,7 @@ def evaluate(
                                              "The admin region layer is missing: cannot tell whether this local "
                                              "rule applies"))
                 continue
-            where = _jurisdiction(rs.jurisdiction, admin_codes, admin_layer_codes)
+            where = _jurisdiction(rs.jurisdiction, regions, admin_layer_codes, fp_geom, fp_area, result.sliver_m2)
             if where == "unknown":
                 findings.append(_not_checked(
                     lr, "admin_region", f"行政区图层没有 {rs.jurisdiction}（{rs.name_zh}）的边界，无法判断该地方规则是否适用",

@@ -86,7 +86,7 @@ class Screener:
         distance = max_distance(self.rulebook) if buffer_m is None else buffer_m
         sliver = self.sliver_m2 if sliver_m2 is None else sliver_m2
         result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=sliver)
-        findings = evaluate(self.rulebook, result, project, self.industries, self._admin_codes(result))
+        findings = evaluate(self.rulebook, result, project, self.industries, self._admin_codes(result), footprint)
         verdict = decide(findings)
         now = datetime.now(UTC)
         record = {

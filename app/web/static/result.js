@@ -25,8 +25,9 @@
       const m2 = (v) => Math.round(v).toLocaleString("en-US");
       const area = (x) => id(x) + " " + ECO.esc(m2(x.before_m2) + " → " + m2(x.after_m2) + " m²");
       const attrs = (x) => id(x) + "（" + Object.keys(x.changes || {}).map(ECO.esc).join("、") + "）";
-      const decided = (x) => id(x) + " " + ECO.esc((ECO.verdicts[x.before.verdict] || x.before.verdict) + " → " +
-        (ECO.verdicts[x.after.verdict] || x.after.verdict));
+      const decided = (x) => id(x) + " " + ECO.esc(x.before.verdict === x.after.verdict
+        ? x.before.status + " → " + x.after.status
+        : (ECO.verdicts[x.before.verdict] || x.before.verdict) + " → " + (ECO.verdicts[x.after.verdict] || x.after.verdict));
       const lists = [["findings_added", "rerun_added", id], ["findings_removed", "rerun_removed", id],
         ["findings_changed", "rerun_findings_changed", decided],
         ["overlaps_added", "rerun_overlaps_added", id], ["overlaps_removed", "rerun_overlaps_removed", id],
