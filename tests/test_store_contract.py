@@ -176,6 +176,13 @@ def test_bbox_filter_and_paging(store):
     assert store.features("redline", limit=0).limit == 1
     assert store.features("redline", limit=10**9).limit == 10_000
     assert len(store.features("redline", limit=10, offset=20).features) == 5
+    # attributes only: the same rows and totals, no geometry read
+    for kw in ({}, {"bbox": bbox}):
+        full, bare = store.features("redline", limit=7, offset=3, **kw), store.features(
+            "redline", limit=7, offset=3, geometry=False, **kw)
+        assert bare.total == full.total and [(f.id, f.attributes) for f in bare.features] == [
+            (f.id, f.attributes) for f in full.features]
+        assert all(f.geometry is None for f in bare.features) and all(f.geometry is not None for f in full.features)
 
 
 def test_candidates_by_intersection_and_distance(store):

@@ -141,7 +141,7 @@ class Feature:
     version_id: str
     fid: int
     attributes: dict[str, Any]
-    geometry: Any  # shapely geometry, EPSG:4490
+    geometry: Any  # shapely geometry, EPSG:4490; None when the page was asked without geometry
 
 
 @dataclass

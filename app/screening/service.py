@@ -58,7 +58,7 @@ class Screener:
             if vid not in self._regions:
                 found, offset = set(), 0
                 while True:
-                    page = self.store.features(layer, version_id=vid, limit=1000, offset=offset)
+                    page = self.store.features(layer, version_id=vid, limit=1000, offset=offset, geometry=False)
                     # six-digit codes only: a town's boundary does not show its county's extent
                     found |= {c for c in map(str, (f.attributes.get("code") for f in page.features))
                               if len(c) == 6 and c.isdigit()}

@@ -43,8 +43,10 @@ class LayerStore(Protocol):
         bbox: BBox | None = None,
         limit: int = 100,
         offset: int = 0,
+        geometry: bool = True,
     ) -> FeaturePage:
-        """Features of a version (default: current) in fid order, optionally intersecting a lon/lat bbox."""
+        """Features of a version (default: current) in fid order, optionally intersecting a lon/lat bbox;
+        ``geometry=False``: attributes only (``Feature.geometry`` None), without reading a geometry."""
 
     def feature(self, version_id: str, fid: int) -> Feature: ...
 

@@ -353,6 +353,7 @@ class EmbeddedStore:
         bbox: BBox | None = None,
         limit: int = 100,
         offset: int = 0,
+        geometry: bool = True,
     ) -> FeaturePage:
         limit, offset = clamp_page(limit, offset)
         if version_id is None:
@@ -365,10 +366,11 @@ class EmbeddedStore:
         if bbox is None:
             total = con.execute("SELECT count(*) FROM er_feature WHERE version_id = ?", (vid,)).fetchone()[0]
             rows = con.execute(
-                "SELECT fid, attributes, geom FROM er_feature WHERE version_id = ? ORDER BY fid LIMIT ? OFFSET ?",
+                f"SELECT fid, attributes, {'geom' if geometry else 'NULL'} FROM er_feature WHERE version_id = ?"
+                " ORDER BY fid LIMIT ? OFFSET ?",
                 (vid, limit, offset),
             ).fetchall()
-            geoms = from_gpkg_blobs([r[2] for r in rows]) if rows else []
+            geoms = from_gpkg_blobs([r[2] for r in rows]) if rows and geometry else [None] * len(rows)
         else:
             x0, y0, x1, y1 = bbox
             cand = con.execute(
@@ -382,7 +384,7 @@ class EmbeddedStore:
             total = len(matched)
             page = matched[offset:offset + limit]
             rows = [r for r, _ in page]
-            geoms = [gg for _, gg in page]
+            geoms = [gg if geometry else None for _, gg in page]
         feats = [
             Feature(feature_key(vid, r[0]), layer_id, vid, r[0], json.loads(r[1]), g)
             for r, g in zip(rows, geoms, strict=True)

@@ -229,6 +229,7 @@ class PostgisStore:
         bbox: BBox | None = None,
         limit: int = 100,
         offset: int = 0,
+        geometry: bool = True,
     ) -> FeaturePage:
         limit, offset = clamp_page(limit, offset)
         vid = version_id or self.get_layer(layer_id).current.id  # type: ignore[union-attr]
@@ -241,10 +242,12 @@ class PostgisStore:
         with self.pool.connection() as conn:
             total = conn.execute(f"SELECT count(*) FROM feature WHERE {where}", params).fetchone()[0]
             rows = conn.execute(
-                f"SELECT fid, attributes, ST_AsBinary(geom) FROM feature WHERE {where} ORDER BY fid LIMIT %s OFFSET %s",
+                f"SELECT fid, attributes, {'ST_AsBinary(geom)' if geometry else 'NULL'} FROM feature WHERE {where}"
+                " ORDER BY fid LIMIT %s OFFSET %s",
                 [*params, limit, offset],
             ).fetchall()
-        feats = [Feature(feature_key(vid, r[0]), layer_id, vid, r[0], r[1], shapely.from_wkb(r[2])) for r in rows]
+        feats = [Feature(feature_key(vid, r[0]), layer_id, vid, r[0], r[1], shapely.from_wkb(r[2]) if geometry else None)
+                 for r in rows]
         return FeaturePage(feats, int(total), offset, limit)
 
     def feature(self, version_id: str, fid: int) -> Feature:
