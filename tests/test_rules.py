@@ -138,12 +138,15 @@ BAD_RULES = {
                                 "      - when: {attribute: a, op: '==', value: 1}\n        verdict: restricted\n"
                                 "        evidence_zh: e\n        evidence_en: e\n    verdict: forbidden\n"
                                 "    message_zh: h\n    message_en: h\n    citation: {document: d, clause: c, quote: qqqq}\n",
+    "key given twice": "  - id: x.i\n    title_zh: i\n    title_en: i\n    verdict: allowed\n    message_zh: i\n"
+                       "    message_en: i\n    verdict: forbidden\n    citation: {document: d, clause: c, quote: qqqq}\n",
     "duplicate id": "  - id: x.ok\n    title_zh: f\n    title_en: f\n    verdict: allowed\n    message_zh: f\n"
                     "    message_en: f\n    citation: {document: d, clause: c, quote: qqqq}\n",
 }
 # the line each case is refused at: the second rule starts on line 10; its trigger or verdict is on 13
 BAD_LINE = {"no citation": 10, "unknown kind": 13, "within without distance": 13, "bad verdict": 13,
-            "short quote": 19, "duplicate id": 10, "bad exception op": 21, "verdict after exceptions": 18}
+            "short quote": 19, "duplicate id": 10, "bad exception op": 21, "verdict after exceptions": 18,
+            "key given twice": 16}
 HEADER = ("ruleset: {id: x, level: province, jurisdiction: '510000', name_zh: x, name_en: x}\nrules:\n"
           "  - id: x.ok\n    title_zh: ok\n    title_en: ok\n    verdict: allowed\n    message_zh: ok\n    message_en: ok\n"
           "    citation: {document: d, clause: c, quote: qqqq}\n")

@@ -150,7 +150,7 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     line = None
     for key in loc:
         if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-            found = next(((k, v) for k, v in node.value if k.value == key), None)
+            found = next(((k, v) for k, v in reversed(node.value) if k.value == key), None)  # YAML keeps the last
             if found is None:
                 break
             line, node = found[0].start_mark.line + 1, found[1]
