@@ -358,6 +358,20 @@ def test_a_rerun_on_a_republished_layer_compares_features_not_version_ids(world)
     assert [o["feature_id"] for o in renamed["overlaps_added"]] == ["redline.v6.0"]
 
 
+def test_a_code_told_apart_only_in_the_new_version_still_matches_by_attributes(world):
+    """Two redline squares shared a code in the old version; the new one gives the second its own.
+    The first is the same feature on both sides (matched by its attributes, since the code did not tell
+    the features apart in the old record); the second, whose code changed, is a new one."""
+    sc = screener(world)
+    squares = [gk_box(-3000, 0, 500), gk_box(-2500, 0, 500)]
+    publish(world, "zones", "eco_redline", squares, [{"code": "X", "name": "甲"}, {"code": "X", "name": "乙"}])
+    rec = run(sc, gk_box(-2800, 100, 600, 100))
+    publish(world, "zones", "eco_redline", squares, [{"code": "X", "name": "甲"}, {"code": "Y", "name": "乙"}])
+    cur = sc.rerun(rec["id"], "current")
+    assert [o["feature_id"] for o in cur["overlaps_removed"]] == ["zones.v1.1"]
+    assert [o["feature_id"] for o in cur["overlaps_added"]] == ["zones.v2.1"]
+
+
 def test_a_rerun_sees_a_revised_access_list_and_not_a_republished_one(world):
     sc = screener(world)
     sq = gk_box(4000, 0, 400)  # across the line x = 4,200 between the two units

@@ -160,22 +160,33 @@ def _options_dict(options: BoundaryOptions) -> dict[str, Any]:
     return asdict(options)
 
 
-def _identities(record: dict[str, Any]) -> dict[str, str]:
-    """Each overlapped feature's identity across versions of its layer, so that a re-run on a republished
-    layer compares features and not version-scoped ids (``eco_redline.v3.17``): the layer and the
-    feature's ``code`` when no other overlapped feature of the layer has it, else the layer and all its
-    attributes when no other has them, else the versioned id (the feature is then new whatever it is)."""
-    rows_of: dict[str, list[dict[str, Any]]] = {}
-    for o in record["overlaps"]:
-        rows_of.setdefault(o["layer"], []).append(o)
-    out: dict[str, str] = {}
-    for layer, rows in rows_of.items():
-        keyed = [(_by_code(o.get("attributes") or {}), _by_attributes(o.get("attributes") or {})) for o in rows]
-        seen = Counter(k for pair in keyed for k in pair if k is not None)
-        for o, pair in zip(rows, keyed):
-            key = next((k for k in pair if k is not None and seen[k] == 1), None)
-            out[o["feature_id"]] = f"{layer}|{key}" if key else o["feature_id"]
+def _identities(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each overlapped feature's identity across versions of its layer, in both records, so that a
+    re-run on a republished layer compares features and not version-scoped ids
+    (``eco_redline.v3.17``): the layer and the feature's ``code``, else the layer and all its
+    attributes — a key only where it tells the layer's overlapped features apart in both records (so
+    the two sides choose alike) — else the versioned id (the feature is then new whatever it is)."""
+    keyed = [_keys(old), _keys(new)]
+    seen = [Counter(k for rows in side.values() for _o, pair in rows for k in pair if k is not None)
+            for side in keyed]
+    out: tuple[dict[str, str], dict[str, str]] = ({}, {})
+    for i, side in enumerate(keyed):
+        for rows in side.values():
+            for o, pair in rows:
+                key = next((k for k in pair if k is not None and seen[i][k] == 1 and seen[1 - i][k] <= 1), None)
+                out[i][o["feature_id"]] = key or o["feature_id"]
     return out
+
+
+def _keys(record: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], tuple[str | None, str]]]]:
+    """Per layer, each overlap with its candidate keys (layer-prefixed): by code, by attributes."""
+    rows_of: dict[str, list[tuple[dict[str, Any], tuple[str | None, str]]]] = {}
+    for o in record["overlaps"]:
+        attrs, layer = o.get("attributes") or {}, o["layer"]
+        code = _by_code(attrs)
+        rows_of.setdefault(layer, []).append(
+            (o, (f"{layer}|{code}" if code else None, f"{layer}|{_by_attributes(attrs)}")))
+    return rows_of
 
 
 def _by_code(attributes: dict[str, Any]) -> str | None:
@@ -204,7 +215,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     Features are matched across layer versions by ``_identities``: an unchanged feature of a
     republished layer is no change, a redrawn one an area change, a recoded one (its attributes) an
     attribute change."""
-    old_ident, new_ident = _identities(old), _identities(new)
+    old_ident, new_ident = _identities(old, new)
     of, nf = _finding_keys(old, old_ident), _finding_keys(new, new_ident)
     oo = {old_ident[o["feature_id"]]: o for o in old["overlaps"]}
     no = {new_ident[o["feature_id"]]: o for o in new["overlaps"]}
