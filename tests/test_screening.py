@@ -239,8 +239,9 @@ def test_a_local_rule_whose_region_the_admin_layer_lacks_is_not_checked_where_it
     assert fired(inside) == {"t.chem_shoreline": "prohibited", "t.county": "conditional"}
     # the first record re-run on this layer: the same rule, now decided
     [change] = sc.rerun(rec["id"], "current")["findings_changed"]
-    assert change["rule_id"] == "t.county" and change["before"] == {"verdict": "incomplete", "status": "not_checked"}
-    assert change["after"] == {"verdict": "conditional", "status": "fired"}
+    assert change["rule_id"] == "t.county"
+    assert change["before"] == {"verdict": "incomplete", "status": "not_checked", "missing": []}
+    assert change["after"] == {"verdict": "conditional", "status": "fired", "missing": []}
     # far from every region the layer holds: neither local rule set, nothing to report
     far = run(sc, gk_box(30_000, 30_000, 100))
     assert not {"t.county", "t.chem_shoreline"} & {f["rule_id"] for f in far["findings"]}
@@ -821,3 +822,16 @@ def test_a_footprint_changed_after_reading_is_measured_as_it_is_now(store):
     fp.geometry = footprint(gk_box(80, 0, 100)).geometry
     [o] = [o for o in overlay(store, fp).overlaps if o.layer == "redline"]
     assert o.area_m2 == pytest.approx(2000, rel=1e-6)
+
+
+def test_compare_reports_a_rule_that_now_owes_other_facts():
+    from app.screening.service import compare
+
+    def record(missing: list[str]) -> dict:
+        return {"verdict": "incomplete", "ruleset_version": "r", "layer_versions": {}, "overlaps": [],
+                "findings": [{"rule_id": "t.stack", "feature_ids": [], "verdict": "incomplete",
+                              "status": "missing_attribute", "missing": missing}]}
+
+    assert compare(record(["stack_height_m"]), record(["stack_height_m"]))["same"]
+    diff = compare(record(["stack_height_m"]), record(["stack_height_m", "voc_emission"]))
+    assert not diff["same"] and diff["findings_changed"][0]["after"]["missing"] == ["stack_height_m", "voc_emission"]

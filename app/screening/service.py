@@ -237,13 +237,15 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     versions = {k: {"before": old["layer_versions"].get(k), "after": new["layer_versions"].get(k)}
                 for k in sorted(set(old["layer_versions"]) | set(new["layer_versions"]))
                 if old["layer_versions"].get(k) != new["layer_versions"].get(k)}
-    # the same rule on the same features, decided otherwise (its verdict, or fired where it was not checked)
+    # the same rule on the same features, decided otherwise (its verdict; fired where it was not checked;
+    # other project facts owed)
+    def decision(f: dict[str, Any]) -> dict[str, Any]:
+        return {"verdict": f["verdict"], "status": f.get("status"), "missing": sorted(f.get("missing") or [])}
+
     changed_findings = [
-        {"rule_id": nf[k]["rule_id"], "feature_ids": nf[k]["feature_ids"],
-         "before": {"verdict": of[k]["verdict"], "status": of[k].get("status")},
-         "after": {"verdict": nf[k]["verdict"], "status": nf[k].get("status")}}
-        for k in sorted(set(of) & set(nf))
-        if (of[k]["verdict"], of[k].get("status")) != (nf[k]["verdict"], nf[k].get("status"))
+        {"rule_id": nf[k]["rule_id"], "feature_ids": nf[k]["feature_ids"], "before": decision(of[k]),
+         "after": decision(nf[k])}
+        for k in sorted(set(of) & set(nf)) if decision(of[k]) != decision(nf[k])
     ]
     diff = {
         "verdict": {"before": old["verdict"], "after": new["verdict"]},
