@@ -277,3 +277,18 @@ def test_every_fact_a_rule_asks_for_is_on_the_planners_form(catalog):
     asked |= {e.when.attribute for r in book.rules for e in r.rule.exceptions}
     listed = {a.name for a in load_project_attributes(PROJECT_ROOT / "layers")}
     assert asked and asked <= listed, sorted(asked - listed)
+
+
+def test_demo_scenic_area_refuses_a_hazardous_goods_store(demo_client):
+    general = layer_feature(demo_client, "scenic_area", zone="一般景区")
+    site = inside(general, 0.0005)
+    unknown = screen(demo_client, site, "G5942")  # a chemicals warehouse, not saying what it builds
+    f = next(f for f in unknown["findings"] if f["rule_id"] == "cn.scenic_area_hazardous_storage")
+    assert f["status"] == "missing_attribute" and f["missing"] == ["hazardous_goods_storage"]
+    store = screen(demo_client, site, "G5942", hazardous_goods_storage=True)
+    g = next(f for f in store["findings"] if f["rule_id"] == "cn.scenic_area_hazardous_storage")
+    assert g["status"] == "fired" and store["verdict"] == "prohibited"
+    assert g["citation"]["clause"] == "第二十六条第（二）项" and g["citation"]["line"] == 9
+    plain = screen(demo_client, site, "G5942", hazardous_goods_storage=False)
+    assert "cn.scenic_area_hazardous_storage" not in {f["rule_id"] for f in plain["findings"]}
+    assert plain["verdict"] == "restricted"  # cn.scenic_area
