@@ -25,7 +25,7 @@ from app.domain.footprint import Footprint
 from app.domain.jsontext import KEPT_DEPTH, refuse_unkeepable
 from app.domain.screening import VERDICT_ZH, ProjectSpec, shallow_dict
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
-from app.screening.engine import decide, evaluate, max_distance
+from app.screening.engine import county_code, decide, evaluate, max_distance
 from app.screening.industries import IndustryTable
 from app.screening.overlay import OverlayResult, overlay
 from app.screening.rules import RuleBook
@@ -59,9 +59,9 @@ class Screener:
                 found, offset = set(), 0
                 while True:
                     page = self.store.features(layer, version_id=vid, limit=1000, offset=offset, geometry=False)
-                    # six-digit codes only: a town's boundary does not show its county's extent
+                    # county-level codes only: a town's boundary does not show its county's extent
                     found |= {c for c in map(str, (f.attributes.get("code") for f in page.features))
-                              if len(c) == 6 and c.isdigit()}
+                              if county_code(c) == c}
                     offset += len(page.features)
                     if not page.features or offset >= page.total:
                         break
@@ -204,8 +204,9 @@ def _finding_keys(record: dict[str, Any], ident: dict[str, str]) -> dict[str, di
     out = {}
     for f in record["findings"]:
         rule = f["rule_id"]
-        if rule.startswith("access_list.") and rule[len("access_list."):] in ident:
-            rule = "access_list." + ident[rule[len("access_list."):]]
+        unit = rule.removeprefix("access_list.")
+        if unit != rule and unit in ident:
+            rule = "access_list." + ident[unit]
         out[f"{rule}|{','.join(sorted(ident.get(i, i) for i in f['feature_ids']))}"] = f
     return out
 
