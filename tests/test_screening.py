@@ -25,7 +25,7 @@ from app.ingest.boundary import BoundaryOptions, read_geojson_object
 from app.screening.industries import load_industries
 from app.screening.overlay import overlay
 from app.screening.rules import load_rulebook
-from app.screening.service import Screener
+from app.screening.service import Screener, compare
 from app.settings import PROJECT_ROOT
 from app.store.pieceindex import WHOLE_MAX_PIECES
 from tests.conftest import make_store
@@ -383,10 +383,16 @@ def test_a_rerun_sees_a_revised_access_list_and_not_a_republished_one(world):
     publish(world, "units", "control_unit", units, [layer, codeless])
     publish(world, "twins", "eco_redline", [gk_box(3900, 100, 100), gk_box(4300, 100, 100)], twins)
     rec = run(sc, sq)
-    assert len([f for f in rec["findings"] if f["status"] == "access_list"]) == 2
+    listed = {f["rule_id"]: f["feature_ids"] for f in rec["findings"] if f["status"] == "access_list"}
+    # the coded unit is named by its code; the codeless one by its feature id alone, not in its rule id
+    assert listed == {"access_list.U-1": ["units.v1.0"], "access_list": ["units.v1.1"]}
     publish(world, "units", "control_unit", units, [layer, codeless])
     again = sc.rerun(rec["id"], "current")
     assert set(again["layer_versions_changed"]) == {"units"} and again["same"], again
+    # a record made before the codeless id left the rule id (it read access_list.units.v1.1) compares alike
+    old_style = {**rec, "findings": [{**f, "rule_id": "access_list.units.v1.1"} if f["rule_id"] == "access_list"
+                                     else f for f in rec["findings"]]}
+    assert compare(old_style, again["record"])["same"]
     # the twins cannot be told apart: republished, they are new features (and the rule fires anew)
     publish(world, "twins", "eco_redline", [gk_box(3900, 100, 100), gk_box(4300, 100, 100)], twins)
     twice = sc.rerun(rec["id"], "current")

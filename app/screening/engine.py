@@ -248,7 +248,8 @@ def _access_lists(result: OverlayResult) -> list[Finding]:
             continue
         cat = {"priority": "优先保护单元", "key": "重点管控单元", "general": "一般管控单元"}.get(a.get("category"), "")
         out.append(Finding(
-            rule_id=f"access_list.{a.get('code') or o.feature_id}", verdict="allowed", level="unit",
+            # a unit's code names it across versions; a codeless unit is named by ``feature_ids`` alone
+            rule_id=f"access_list.{a['code']}" if a.get("code") else "access_list", verdict="allowed", level="unit",
             jurisdiction=str(a.get("admin_code") or ""), status="access_list",
             message_zh=f"涉及{cat}“{o.name}”（占用 {o.area_m2:,.0f} m²），请逐条对照其生态环境准入清单：" + "；".join(parts_zh),
             message_en=f"Touches control unit '{o.name}' ({o.area_m2:,.0f} m²): check the project against each "

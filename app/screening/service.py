@@ -199,14 +199,11 @@ def _by_attributes(attributes: dict[str, Any]) -> str:
 
 
 def _finding_keys(record: dict[str, Any], ident: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Findings by rule and features; an access-list finding's rule id names its unit's versioned id
-    when the unit has no code, and is keyed by the unit's identity instead."""
+    """Findings by rule and features. An access-list finding is keyed by its unit's identity alone: its
+    rule id adds the unit's code (and, in records made before 2026-12, a codeless unit's versioned id)."""
     out = {}
     for f in record["findings"]:
-        rule = f["rule_id"]
-        unit = rule.removeprefix("access_list.")
-        if unit != rule and unit in ident:
-            rule = "access_list." + ident[unit]
+        rule = "access_list" if f.get("status") == "access_list" else f["rule_id"]
         out[f"{rule}|{','.join(sorted(ident.get(i, i) for i in f['feature_ids']))}"] = f
     return out
 
