@@ -5,6 +5,7 @@ Squares in the GK plane of 乐山 (CGCS2000 3° zone, CM 105°E), so every area 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -176,7 +177,9 @@ def _hits(*rows):
     ("513200", [("510000", 0, 100, True), ("511100", 0, 100, True), ("511102", 0, 40, True)],
      {"510000", "511100", "511102"}, "out"),  # the city beside it holds it all
     ("120000", [("510000", 0, 100, True)], {"510000"}, "out"),  # another province holds it
-    ("511102", [], {"510000"}, "out"),  # the layer does not reach here
+    ("511102", [], {"510000"}, "out"),  # outside the drawn province that holds the county
+    ("510000", [], {"511102"}, "unknown"),  # outside the one county drawn: maybe still in the province
+    ("510000", [], {"511102", "620000"}, "unknown"),
     ("511102", [("510000", 0, 100, True)], None, "out"),  # not asked
     # one county as two rows, or as two of its towns: together they hold it
     ("513200", [("510000", 0, 100, True), ("511102", 0, 50, True), ("511102", 50, 100, True)], {"510000"}, "out"),
@@ -242,9 +245,12 @@ def test_a_local_rule_whose_region_the_admin_layer_lacks_is_not_checked_where_it
     assert change["rule_id"] == "t.county"
     assert change["before"] == {"verdict": "incomplete", "status": "not_checked", "missing": []}
     assert change["after"] == {"verdict": "conditional", "status": "fired", "missing": []}
-    # far from every region the layer holds: neither local rule set, nothing to report
+    # far from the one county the layer holds: outside the county; the province is not drawn, so its
+    # rules may apply there and are not checked (they were passed over before stop 15)
     far = run(sc, gk_box(30_000, 30_000, 100))
-    assert not {"t.county", "t.chem_shoreline"} & {f["rule_id"] for f in far["findings"]}
+    assert "t.county" not in {f["rule_id"] for f in far["findings"]}
+    [province] = [f for f in far["findings"] if f["rule_id"] == "t.chem_shoreline"]
+    assert province["status"] == "not_checked" and "510000" in province["message_zh"]
 
 
 def test_an_overlap_within_the_sliver_tolerance_touches_nothing_and_is_recorded_as_such(world):
@@ -841,3 +847,108 @@ def test_compare_reports_a_rule_that_now_owes_other_facts():
     assert compare(record(["stack_height_m"]), record(["stack_height_m"]))["same"]
     diff = compare(record(["stack_height_m"]), record(["stack_height_m", "voc_emission"]))
     assert not diff["same"] and diff["findings_changed"][0]["after"]["missing"] == ["stack_height_m", "voc_emission"]
+
+
+def test_a_small_footprint_wholly_inside_a_zone_is_no_sliver_of_it(world):
+    """The operator's tolerance is 10 m²; a 3 m × 3 m tower base lies wholly inside the redline. The
+    tolerance never exceeds half the footprint's smallest part, so the redline rule fires."""
+    sc = screener(world)
+    sc.sliver_m2 = 10.0
+    rec = run(sc, gk_box(-2500, 100, 3))
+    assert fired(rec) == {"t.redline": "prohibited"}
+    assert rec["parameters"]["sliver_m2"] == 10.0
+    assert rec["parameters"]["sliver_m2_applied"] == pytest.approx(4.5, rel=1e-6)
+    # a 0.5 m × 3 m strip of a 100 m × 3 m footprint is still a sliver at 10 m²
+    edge = run(sc, gk_box(-2000.5, 0, 100.5, 3))
+    assert "t.redline" not in fired(edge) and edge["parameters"]["sliver_m2_applied"] == 10.0
+
+
+def test_an_area_receptor_sharing_only_an_edge_is_not_touched(store):
+    """Sensitive receptors may be points or areas: an area one counts only when it overlaps by more than
+    a sliver, like any area feature; a point one when it touches at all."""
+    publish(store, "homes", "sensitive_receptor", [gk_box(100, 0, 100), shapely.Point(380_050, 3_270_300)],
+            [{"name": "住宅区", "type": "residential"}, {"name": "学校", "type": "school"}])
+    result = overlay(store, footprint(gk_box(0, 0, 100)))  # shares the edge x = 100 with the homes
+    [home] = [o for o in result.overlaps if o.layer == "homes"]
+    assert home.distance_m == 0 and home.area_m2 == 0 and home.polygonal and not result.touches(home)
+    assert result.touches(dataclasses.replace(home, area_m2=5.0))
+    near = overlay(store, footprint(gk_box(0, 250, 100)))  # the school's point lies inside it
+    [school] = [o for o in near.overlaps if o.layer == "homes" and not o.polygonal]
+    assert school.distance_m == 0 and school.area_m2 == 0 and near.touches(school)
+
+
+@pytest.mark.parametrize("grade", ["一级水源", None])
+def test_a_feature_value_no_rule_can_judge_is_not_checked_not_passed(store, grade):
+    """A water source whose grade is a spelling the catalog does not map (or is missing, which no rule of
+    the kind speaks of): the grade-1 rule cannot tell whether it applies, so it is not checked, by name."""
+    sc = screener(build_world(store))
+    attrs = {"name": "某水源"} if grade is None else {"name": "某水源", "grade": grade}
+    publish(store, "water2", "water_source", [gk_box(8000, 0, 500)], [attrs])
+    rec = run(sc, gk_box(8100, 100, 100))
+    [f] = [f for f in rec["findings"] if f["rule_id"] == "t.water"]
+    assert f["status"] == "not_checked" and f["verdict"] == "incomplete" and "某水源" in f["message_zh"]
+    assert f["feature_ids"] == ["water2.v1.0"] and rec["verdict"] == "incomplete"
+    # a known grade decides as before
+    publish(store, "water2", "water_source", [gk_box(8000, 0, 500)], [{"name": "某水源", "grade": "2"}])
+    assert "t.water" not in {f["rule_id"] for f in run(sc, gk_box(8100, 100, 100))["findings"]}
+
+
+def test_an_import_warns_of_enum_values_the_catalog_does_not_know():
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    kind = catalog.kind("nature_reserve")
+    records = [catalog.map_attributes("nature_reserve", r) for r in
+               ({"GNFQ": "试验区"}, {"GNFQ": "外围保护带"}, {"GNFQ": "外围保护带"}, {"GNFQ": None})]
+    assert records[0] == {"zone": "experimental"}  # a common variant, mapped
+    [warning] = kind.undeclared(records)
+    assert "外围保护带" in warning and "2 个要素" in warning and "not one the catalog knows" in warning
+
+
+@pytest.mark.parametrize("raw,expected", [(0.0, False), (1.0, True), (0, False), ("是", True), (0.5, None)])
+def test_true_false_fields_stored_as_reals_are_read(raw, expected):
+    """A GeoPackage REAL, a DBF number with decimals or an xlsx cell gives 1.0 / 0.0 for yes / no."""
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    attrs = catalog.kind("resource_zone").attributes
+    assert attrs["over_cap"].type == "bool"
+    assert catalog.map_attributes("resource_zone", {"over_cap": raw}).get("over_cap") == expected
+
+
+@pytest.mark.parametrize("attrs,verdict,status", [
+    ({}, "prohibited", "fired"),
+    ({"limited_activity": 3}, "restricted", "fired"),
+    ({"limited_activity": 3.0}, "restricted", "fired"),
+    ({"limited_activity": "3"}, "incomplete", "missing_attribute"),
+    ({"limited_activity": True}, "incomplete", "missing_attribute"),
+    ({"national_major_project": 1}, "incomplete", "missing_attribute"),
+    ({"national_major_project": True}, "restricted", "fired"),
+])
+def test_an_exception_fact_in_a_form_it_cannot_judge_is_owed_not_ignored(world, attrs, verdict, status):
+    rec = run(screener(world), gk_box(-2500, 100, 100), **attrs)
+    [f] = [f for f in rec["findings"] if f["rule_id"] == "t.redline"]
+    assert (f["verdict"], f["status"]) == (verdict, status)
+    if status == "missing_attribute":
+        assert f["missing"] == list(attrs)
+
+
+def test_an_industry_code_too_coarse_for_a_rule_is_asked_for(world):
+    """The shoreline rule concerns chemical projects (C26). A project stated only as section C could be
+    one: the rule is incomplete, asking for a finer code; a C13 project is not one; C2614 is."""
+    sc = screener(world)
+    near = gk_box(2000 - 500 - 100, 0, 100)  # 500 m from the river
+    [f] = [f for f in run(sc, near, industry="C")["findings"] if f["rule_id"] == "t.chem_shoreline"]
+    assert (f["verdict"], f["status"], f["missing"]) == ("incomplete", "missing_attribute", ["industry"])
+    assert "t.chem_shoreline" not in {f["rule_id"] for f in run(sc, near, industry="C13")["findings"]}
+    assert fired(run(sc, near, industry="C2614"))["t.chem_shoreline"] == "prohibited"
+    # far from the river the rule has nothing to ask
+    assert "t.chem_shoreline" not in {f["rule_id"] for f in run(sc, gk_box(-9000, 0, 100), industry="C")["findings"]}
+
+
+def test_a_rerun_reports_a_feature_moved_nearer_or_farther(world):
+    sc = screener(world)
+    rec = run(sc, gk_box(2000 - 300 - 100, 0, 100), industry="C13")  # 300 m from the river
+    moved = shapely.LineString([(382_650, 3_260_000), (382_650, 3_280_000)])  # now 950 m off
+    publish(world, "rivers", "river_shoreline", [moved], [{"name": "岷江", "basin": "长江", "level": "tributary"}])
+    diff = sc.rerun(rec["id"], "current")
+    [d] = diff["overlap_distances_changed"]
+    assert d["before_m"] == pytest.approx(300, abs=1e-6) and d["after_m"] == pytest.approx(950, abs=1e-6)
+    assert d["feature_id_before"] == "rivers.v1.0" and d["feature_id"] == "rivers.v2.0" and not diff["same"]
+    assert sc.rerun(rec["id"], "recorded")["overlap_distances_changed"] == []

@@ -66,6 +66,20 @@ class LayerKind:
             out.setdefault(key, value)
         return out
 
+    def undeclared(self, records: list[dict[str, Any]]) -> list[str]:
+        """Warnings for enum values the catalog neither declares nor maps (``试验区`` where it knows 实验区):
+        rules filtering on them cannot tell what the feature is, and report it as not checked."""
+        seen: dict[tuple[str, str], int] = {}
+        for rec in records:
+            for name, spec in self.attributes.items():
+                value = rec.get(name)
+                if spec.type == "enum" and value not in (None, "") and str(value) not in spec.values:
+                    seen[(name, str(value))] = seen.get((name, str(value)), 0) + 1
+        return [f"属性 {name} 的取值“{value}”（{n} 个要素）不在目录取值 {', '.join(self.attributes[name].values)} 之内，"
+                f"依此取值的规则将报告未核查 (attribute {name}: value '{value}' on {n} feature(s) is not one the "
+                f"catalog knows; rules filtering on it report those features as not checked)"
+                for (name, value), n in sorted(seen.items())]
+
     def _coerce(self, attr: str, value: Any) -> Any:
         spec = self.attributes[attr]
         if spec.type == "enum":
@@ -77,6 +91,8 @@ class LayerKind:
         if spec.type == "bool":
             if isinstance(value, bool):
                 return value
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # a REAL column's 1.0 / 0.0 (GeoPackage, DBF with decimals, xlsx)
             text = str(value).strip().lower()
             if text in _TRUE:
                 return True
@@ -130,6 +146,11 @@ class Catalog:
 
     def map_attributes(self, kind_id: str, raw: dict[str, Any]) -> dict[str, Any]:
         return self.kind(kind_id).map_attributes(raw, self.common_fields)
+
+    def enum_values(self) -> dict[str, dict[str, frozenset[str]]]:
+        """``{kind: {attribute: values}}`` of every enum attribute: what a rule's filter can rely on."""
+        return {k: {a.name: frozenset(a.values) for a in spec.attributes.values() if a.type == "enum"}
+                for k, spec in self.kinds.items()}
 
 
 class CatalogError(ValueError):

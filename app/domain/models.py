@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import shapely
 
 from app.domain.errors import InputRefused
 
@@ -169,3 +170,8 @@ class Piece:
     @property
     def feature_id(self) -> str:
         return feature_key(self.version_id, self.fid)
+
+    @property
+    def polygonal(self) -> bool:
+        """An area, not a point or line (a layer of kind ``any`` holds both)."""
+        return bool(shapely.get_dimensions(self.geometry) == 2)

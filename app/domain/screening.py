@@ -86,10 +86,12 @@ class Overlap:
     share_of_feature: float | None
     distance_m: float  # 0 when it overlaps
     geometry: Any = None  # clipped part (EPSG:4490), kept out of the JSON record's overlap rows
+    polygonal: bool = True  # the feature is an area (a point or line touches with no area); not recorded
 
     def to_dict(self) -> dict[str, Any]:
         d = shallow_dict(self)
         d.pop("geometry")
+        d.pop("polygonal")
         return d
 
 

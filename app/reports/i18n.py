@@ -29,7 +29,7 @@ LEVEL_ORDER = ("national", "province", "prefecture", "county", "unit")
 STATUS = {
     "fired": ("规则触发", "rule applies"),
     "missing_attribute": ("缺少项目信息", "attribute missing"),
-    "not_checked": ("未核查（图层缺失）", "not checked (layer missing)"),
+    "not_checked": ("未核查", "not checked"),
     "access_list": ("逐条核对", "check each item"),
 }
 ACTION = {
@@ -130,6 +130,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "rerun_overlaps_added": ("新增叠加要素", "Overlaps added"),
     "rerun_overlaps_removed": ("移除叠加要素", "Overlaps removed"),
     "rerun_areas_changed": ("重叠面积变化", "Overlap areas changed"),
+    "rerun_distances_changed": ("距离变化", "Distances changed"),
     "rerun_attributes_changed": ("要素属性变化", "Feature attributes changed"),
     "rerun_findings_changed": ("规则结果变化", "Findings decided otherwise"),
 }

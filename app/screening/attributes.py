@@ -41,6 +41,8 @@ def attribute_label(name: str, lang: str = "zh") -> str:
     """``排气筒高度（米） (stack_height_m)``: the label a person reads, with the key the API takes."""
     from app.settings import PROJECT_ROOT, get_settings
 
+    if name == "industry":  # owed when the code given is too coarse for a rule (engine._concerns)
+        return f"{'Finer industry code (GB/T 4754 group or class)' if lang == 'en' else '更细的行业代码（中类或小类）'} ({name})"
     for layers_dir in dict.fromkeys((get_settings().layers_dir, PROJECT_ROOT / "layers")):
         try:
             attrs = load_project_attributes(layers_dir)

@@ -76,17 +76,55 @@ def _matches_where(o: Overlap, where: dict[str, list[Any]]) -> bool:
     return True
 
 
-def _concerns(rule: LoadedRule, project: ProjectSpec, code: str, flags: set[str]) -> bool:
+MISSING = (None, "", "None")
+
+
+def _undecidable(o: Overlap, where: dict[str, list[Any]], declared: dict[str, frozenset[str]],
+                 spelled_out: set[str]) -> str | None:
+    """The attribute of a filter that ``o``'s value leaves open, if any: an enum value the catalog does not
+    know (a source spelling it has no mapping for), or a missing one where no rule of the kind says what
+    a missing value means (``spelled_out``)."""
+    for attr in where:
+        if attr not in declared:
+            continue  # free text: the filter's own values are all there is to go by
+        value = o.attributes.get(attr)
+        if value in MISSING:
+            if attr not in spelled_out:
+                return attr
+        elif str(value) not in declared[attr]:
+            return attr
+    return None
+
+
+def _spelled_out(rulebook: RuleBook) -> set[tuple[str, str]]:
+    """(kind, attribute) pairs for which some rule filters on a missing value itself."""
+    return {(lr.rule.trigger.kind, attr) for lr in rulebook.rules if lr.rule.trigger is not None
+            for attr, accepted in lr.rule.trigger.where.items() if any(v in MISSING for v in accepted)}
+
+
+def _concerns(rule: LoadedRule, project: ProjectSpec, code: str, flags: set[str],
+              industries: IndustryTable) -> bool | None:
+    """Whether the rule concerns the project: True, False, or None when the industry code is too coarse to
+    tell (``C30`` for a rule on ``C3011``, or on a flag only finer codes carry)."""
     a = rule.rule.applies_to
-    if a.industries and not any(code.startswith(p) for p in a.industries):
-        return False
-    if a.exclude_industries and any(code.startswith(p) for p in a.exclude_industries):
-        return False
     if a.actions and project.action not in a.actions:
         return False
+    finer = []  # what only a finer code could tell
+    if a.industries and not any(code.startswith(p) for p in a.industries):
+        if not any(len(p) > len(code) and p.startswith(code) for p in a.industries):
+            return False
+        finer.append("industries")
+    if a.exclude_industries:
+        if any(code.startswith(p) for p in a.exclude_industries):
+            return False
+        if any(len(p) > len(code) and p.startswith(code) for p in a.exclude_industries):
+            finer.append("exclude_industries")
     if a.flags and not set(a.flags) & flags:
-        return False
-    return True
+        if not any(len(p) > len(code) and p.startswith(code) and set(fl) & set(a.flags)
+                   for p, fl in industries.prefix_flags.items()):
+            return False
+        finer.append("flags")
+    return None if finer else True
 
 
 def _citation(rule: LoadedRule) -> dict[str, Any]:
@@ -116,7 +154,7 @@ class AdminHit:
 
 
 def admin_hits(result: OverlayResult) -> list[AdminHit]:
-    return [AdminHit(county, o.geometry, o.area_m2 > result.sliver_m2) for o in result.overlaps
+    return [AdminHit(county, o.geometry, result.touches(o)) for o in result.overlaps
             if o.kind == "admin_region" and o.distance_m == 0 and o.area_m2 > 0
             and (county := county_code(o.attributes.get("code")))]
 
@@ -127,16 +165,19 @@ def _jurisdiction(code: str, hits: list[AdminHit], known: set[str] | None,
     the admin layer holds (``known``; None: not asked; ``footprint``: lon/lat).
 
     ``in``: it meets the region or one of its sub-regions by more than a sliver. ``out``: the layer
-    draws the region and the footprint does not meet it; or it meets no admin region at all (the layer
-    does not reach here); or regions beside the region (neither above nor below it) hold all of the
-    footprint but a sliver — as rows of one code, towns or overlapping features alike, their clips
-    united. ``unknown``: otherwise; the layer does not draw the region (drawn sub-regions do not show
-    its extent), and part of the footprint may lie in it."""
+    draws the region and the footprint does not meet it; or regions beside the region (neither above
+    nor below it) hold all of the footprint but a sliver — as rows of one code, towns or overlapping
+    features alike, their clips united; or it meets no admin region while the layer draws one that
+    holds the region. ``unknown``: otherwise; the layer does not draw the region (drawn sub-regions do
+    not show its extent), and part of the footprint may lie in it."""
     mine = _prefix(code)
     if any(h.counts and h.code.startswith(mine) for h in hits):
         return "in"
-    if known is None or code in known or not hits:
+    if known is None or code in known:
         return "out"
+    if not hits:
+        # met by no region: outside every drawn one, so outside the region if a drawn one holds it
+        return "out" if any(code.startswith(_prefix(k)) for k in known) else "unknown"
     beside = [h.clip for h in hits if not h.code.startswith(mine) and not code.startswith(_prefix(h.code))
               and h.clip is not None]
     if not beside or footprint is None or footprint.area <= 0:
@@ -148,10 +189,15 @@ def _jurisdiction(code: str, hits: list[AdminHit], known: set[str] | None,
 def evaluate(
     rulebook: RuleBook, result: OverlayResult, project: ProjectSpec, industries: IndustryTable,
     admin_layer_codes: set[str] | None = None, footprint: Footprint | None = None,
+    declared: dict[str, dict[str, frozenset[str]]] | None = None,
 ) -> list[Finding]:
     """``admin_layer_codes``: the codes of every region in the admin layers the overlay used, and the
     ``footprint``: a local rule set whose region the layer lacks is reported as not checked where the
-    footprint may lie in it (``_jurisdiction``), instead of being passed over."""
+    footprint may lie in it (``_jurisdiction``), instead of being passed over. ``declared``: the
+    catalog's enum values by kind (``Catalog.enum_values``); a feature whose value a rule's filter
+    cannot judge reports that rule as not checked for it."""
+    declared = declared or {}
+    spelled_out = _spelled_out(rulebook)
     kinds_present = set(result.kinds.values())
     regions = admin_hits(result)
     fp_geom = footprint.geometry if footprint is not None else None
@@ -161,7 +207,8 @@ def evaluate(
     findings: list[Finding] = []
     for lr in rulebook.rules:
         rule, rs = lr.rule, lr.ruleset
-        if not _concerns(lr, project, code, flags):
+        concerns = _concerns(lr, project, code, flags, industries)
+        if concerns is False:
             continue
         if rs.jurisdiction != NATIONAL:
             if "admin_region" not in kinds_present:
@@ -169,7 +216,8 @@ def evaluate(
                                              "The admin region layer is missing: cannot tell whether this local "
                                              "rule applies"))
                 continue
-            where = _jurisdiction(rs.jurisdiction, regions, admin_layer_codes, fp_geom, fp_area, result.sliver_m2)
+            where = _jurisdiction(rs.jurisdiction, regions, admin_layer_codes, fp_geom, fp_area,
+                                  result.sliver_applied)
             if where == "unknown":
                 findings.append(_not_checked(
                     lr, "admin_region", f"行政区图层没有 {rs.jurisdiction}（{rs.name_zh}）的边界，无法判断该地方规则是否适用",
@@ -186,16 +234,32 @@ def evaluate(
                 findings.append(_not_checked(lr, t.kind, f"{t.kind} 图层缺失，该规则未能核查",
                                              f"No {t.kind} layer is loaded: this rule was not checked"))
                 continue
+            open_for: list[tuple[Overlap, str]] = []  # features the filter cannot judge, and why
             for o in result.overlaps:
-                if o.kind != t.kind or not _matches_where(o, t.where):
+                if o.kind != t.kind:
                     continue
-                touching = o.distance_m == 0 and (o.area_m2 > result.sliver_m2 or not _polygonal(o))
-                if (t.relation == "intersects" and touching) or (
+                if (t.relation == "intersects" and result.touches(o)) or (
                         t.relation == "within" and o.distance_m <= (t.distance_m or 0)):
-                    hits.append(o)
+                    if _matches_where(o, t.where):
+                        hits.append(o)
+                    elif (attr := _undecidable(o, t.where, declared.get(t.kind, {}),
+                                               {a for k, a in spelled_out if k == t.kind})) is not None:
+                        open_for.append((o, attr))
             if not hits:
+                if open_for:
+                    findings.append(_undecided(lr, open_for))
                 continue
             layer = hits[0].layer
+        if concerns is None:
+            findings.append(Finding(
+                rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
+                status="missing_attribute",
+                message_zh=f"{rule.title_zh}：行业代码 {code} 不足以判断本规则是否适用，请给出更细的国民经济行业分类代码"
+                           f"（中类或小类）。{rule.message_zh}",
+                message_en=f"{rule.title_en}: industry code {code} is too coarse to tell whether this rule applies; "
+                           f"state the GB/T 4754-2017 group or class. {rule.message_en}",
+                layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=["industry"]))
+            continue
         conds = rule.applies_to.conditions
         stated = {c.attribute for c in conds if _comparable(c, project.attributes.get(c.attribute))}
         if any(c.attribute in stated and not _test(c, project.attributes[c.attribute]) for c in conds):
@@ -211,6 +275,20 @@ def evaluate(
                            f"{rule.message_en}",
                 layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=missing))
             continue
+        # an exception's fact given in a form it cannot judge (``"3"`` or ``true`` for an item number)
+        # is owed like a missing condition, not read as no exception
+        unjudged = [e.when.attribute for e in rule.exceptions if project.attributes.get(e.when.attribute)
+                    is not None and not _comparable(e.when, project.attributes[e.when.attribute])]
+        if unjudged:
+            findings.append(Finding(
+                rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
+                status="missing_attribute",
+                message_zh=f"{rule.title_zh}：项目信息 {', '.join(unjudged)} 的取值无法判定，请按表单取值重新填写。"
+                           f"{rule.message_zh}",
+                message_en=f"{rule.title_en}: the value given for {', '.join(unjudged)} cannot be judged; state it "
+                           f"as the form offers. {rule.message_en}",
+                layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=unjudged))
+            continue
         verdict, ev_zh, ev_en = rule.verdict, None, None
         for exc in rule.exceptions:
             value = project.attributes.get(exc.when.attribute)
@@ -225,8 +303,18 @@ def evaluate(
     return findings
 
 
-def _polygonal(o: Overlap) -> bool:
-    return o.kind not in ("river_shoreline", "sensitive_receptor")
+def _undecided(lr: LoadedRule, open_for: list[tuple[Overlap, str]]) -> Finding:
+    """A rule whose filter cannot judge the features in its reach: not checked for them, by name."""
+    named = "；".join(f"{o.name or o.feature_id}（{attr}={o.attributes.get(attr)!s}）" for o, attr in open_for)
+    named_en = "; ".join(f"{o.name or o.feature_id} ({attr}={o.attributes.get(attr)!s})" for o, attr in open_for)
+    rule, rs = lr.rule, lr.ruleset
+    return Finding(rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
+                   status="not_checked",
+                   message_zh=f"{rule.title_zh}：图层要素的属性取值无法判断本规则是否适用，未能核查：{named}",
+                   message_en=f"{rule.title_en}: the layer's features carry values this rule cannot judge, so it was "
+                              f"not checked for them: {named_en}",
+                   layer=open_for[0][0].layer, feature_ids=[o.feature_id for o, _a in open_for],
+                   citation=_citation(lr))
 
 
 def _not_checked(lr: LoadedRule, kind: str, zh: str, en: str) -> Finding:
@@ -240,7 +328,7 @@ def _access_lists(result: OverlayResult) -> list[Finding]:
     """The four 准入 dimensions of every control unit the footprint touches, to be checked by a person."""
     out = []
     for o in result.overlaps:
-        if o.kind != "control_unit" or o.distance_m > 0 or o.area_m2 <= result.sliver_m2:
+        if o.kind != "control_unit" or not result.touches(o):
             continue
         a = o.attributes
         parts_zh = [f"【{zh}】{a[key]}" for key, zh, _ in ACCESS_DIMENSIONS if a.get(key)]

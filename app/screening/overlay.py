@@ -33,6 +33,17 @@ class OverlayResult:
     kinds: dict[str, str]  # layer -> kind
     distance_m: float
     sliver_m2: float
+    min_part_m2: float = float("inf")  # the footprint's smallest part (GK plane)
+
+    @property
+    def sliver_applied(self) -> float:
+        """The sliver tolerance, never more than half the footprint's smallest part: a 9 m² tower base
+        wholly inside a redline is no sliver of it, whatever the operator's tolerance."""
+        return min(self.sliver_m2, 0.5 * self.min_part_m2)
+
+    def touches(self, o: Overlap) -> bool:
+        """Whether ``o`` overlaps the footprint by more than a sliver (a point or line: touches it at all)."""
+        return o.distance_m == 0 and (o.area_m2 > self.sliver_applied or not o.polygonal)
 
 
 def _name(attrs: dict) -> str | None:
@@ -106,7 +117,9 @@ def overlay(
         fp_gk = mend_invalid(np.array([fp_gk], dtype=object))[0]
         shapely.prepare(fp_gk)
         overlaps, summary = _measure(fp_gk, whole, pieces, mend_invalid(pieces_gk), epsg, distance_m, None)
-    return OverlayResult(overlaps, summary, versions, kinds, distance_m, sliver_m2)
+    parts = shapely.get_parts(fp_gk)
+    min_part = float(shapely.area(parts).min()) if len(parts) else 0.0
+    return OverlayResult(overlaps, summary, versions, kinds, distance_m, sliver_m2, min_part)
 
 
 def _cut_to_reach(pieces_gk: np.ndarray, fp_gk: BaseGeometry, distance_m: float) -> tuple[np.ndarray, float]:
@@ -214,6 +227,7 @@ def _measure(fp_gk: BaseGeometry, whole: tuple[BaseGeometry, float], pieces: lis
             name=_name(first.attributes), attributes=first.attributes, area_m2=area,
             area_m2_ellipsoidal=area_ell, share_of_footprint=area / fp_area, share_of_feature=share_feature,
             distance_m=distance, geometry=lonlat[id(clip)] if clip is not None else None,
+            polygonal=first.polygonal,
         ))
     summary = []
     rows_by_layer: dict[str, list[Overlap]] = defaultdict(list)

@@ -47,6 +47,14 @@ class Screener:
     sliver_m2: float = 1.0
     limits: dict[str, Any] = field(default_factory=dict)  # the operator's boundary limits, for re-runs
     _regions: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # admin version -> codes
+    _enums: dict[str, dict[str, frozenset[str]]] | None = field(default=None, repr=False)
+
+    @property
+    def _declared(self) -> dict[str, dict[str, frozenset[str]]]:
+        """The catalog's enum values, for the engine to tell a value it cannot judge (built once)."""
+        if self._enums is None:
+            self._enums = self.catalog.enum_values()
+        return self._enums
 
     def _admin_codes(self, result: OverlayResult) -> set[str]:
         """Every region code in the admin layer versions the overlay used (read once per version)."""
@@ -86,7 +94,8 @@ class Screener:
         distance = max_distance(self.rulebook) if buffer_m is None else buffer_m
         sliver = self.sliver_m2 if sliver_m2 is None else sliver_m2
         result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=sliver)
-        findings = evaluate(self.rulebook, result, project, self.industries, self._admin_codes(result), footprint)
+        findings = evaluate(self.rulebook, result, project, self.industries, self._admin_codes(result), footprint,
+                            self._declared)
         verdict = decide(findings)
         now = datetime.now(UTC)
         record = {
@@ -111,9 +120,9 @@ class Screener:
             "input_sha256": footprint.echo.input_sha256,
             "input_kind": input_kind,
             "area_method": AREA_METHOD,
-            "parameters": {"buffer_m": distance, "sliver_m2": sliver,
+            "parameters": {"buffer_m": distance, "sliver_m2": sliver, "sliver_m2_applied": result.sliver_applied,
                            "boundary_options": _options_dict(options), "rerun_of": rerun_of,
-                           "as_of_versions": "recorded" if pinned else "current"},
+                           "as_of_versions": "recorded" if pinned is not None else "current"},
         }
         return record
 
@@ -208,6 +217,9 @@ def _finding_keys(record: dict[str, Any], ident: dict[str, str]) -> dict[str, di
     return out
 
 
+DISTANCE_SAME_M = 1e-3
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """What changed between two screenings of the same input: verdict, findings, overlaps, versions.
     Features are matched across layer versions by ``_identities``: an unchanged feature of a
@@ -222,6 +234,12 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         {"feature_id": no[k]["feature_id"], "feature_id_before": oo[k]["feature_id"],
          "before_m2": oo[k]["area_m2"], "after_m2": no[k]["area_m2"]}
         for k in both if abs(oo[k]["area_m2"] - no[k]["area_m2"]) > 1e-6 * max(1.0, oo[k]["area_m2"])
+    ]
+    # a feature moved nearer or farther (a shoreline redrawn): distances to the millimetre
+    changed_distances = [
+        {"feature_id": no[k]["feature_id"], "feature_id_before": oo[k]["feature_id"],
+         "before_m": oo[k]["distance_m"], "after_m": no[k]["distance_m"]}
+        for k in both if abs(oo[k]["distance_m"] - no[k]["distance_m"]) > DISTANCE_SAME_M
     ]
     # a feature matched by its code may have changed what it says (a unit's category, its access list)
     changed_attributes = []
@@ -253,12 +271,13 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "overlaps_added": [no[k] for k in sorted(set(no) - set(oo))],
         "overlaps_removed": [oo[k] for k in sorted(set(oo) - set(no))],
         "overlap_areas_changed": changed_areas,
+        "overlap_distances_changed": changed_distances,
         "overlap_attributes_changed": changed_attributes,
         "layer_versions_changed": versions,
         "ruleset_changed": old["ruleset_version"] != new["ruleset_version"],
     }
     diff["same"] = (diff["verdict"]["before"] == diff["verdict"]["after"] and not diff["findings_added"]
                     and not diff["findings_removed"] and not diff["overlaps_added"]
-                    and not diff["overlaps_removed"] and not changed_areas and not changed_attributes
-                    and not changed_findings)
+                    and not diff["overlaps_removed"] and not changed_areas and not changed_distances
+                    and not changed_attributes and not changed_findings)
     return diff

@@ -24,6 +24,7 @@
       const id = (x) => ECO.esc(x.rule_id || x.feature_id || x);
       const m2 = (v) => Math.round(v).toLocaleString("en-US");
       const area = (x) => id(x) + " " + ECO.esc(m2(x.before_m2) + " → " + m2(x.after_m2) + " m²");
+      const dist = (x) => id(x) + " " + ECO.esc(x.before_m.toFixed(1) + " → " + x.after_m.toFixed(1) + " m");
       const attrs = (x) => id(x) + "（" + Object.keys(x.changes || {}).map(ECO.esc).join("、") + "）";
       const decided = (x) => id(x) + " " + ECO.esc(x.before.verdict === x.after.verdict
         ? x.before.status + " → " + x.after.status
@@ -31,7 +32,8 @@
       const lists = [["findings_added", "rerun_added", id], ["findings_removed", "rerun_removed", id],
         ["findings_changed", "rerun_findings_changed", decided],
         ["overlaps_added", "rerun_overlaps_added", id], ["overlaps_removed", "rerun_overlaps_removed", id],
-        ["overlap_areas_changed", "rerun_areas_changed", area], ["overlap_attributes_changed", "rerun_attributes_changed", attrs]];
+        ["overlap_areas_changed", "rerun_areas_changed", area], ["overlap_distances_changed", "rerun_distances_changed", dist],
+        ["overlap_attributes_changed", "rerun_attributes_changed", attrs]];
       lists.forEach(([key, label, show]) => { if ((body[key] || []).length) items.push(ECO.esc(ECO.t(label)) + "：" + body[key].map(show).join("、")); });
       out.innerHTML = ECO.esc(ECO.t("rerun_changed")) + "<ul><li>" + items.join("</li><li>") + "</li></ul>" + link;
     } catch (e) {
