@@ -17,7 +17,7 @@ from app.domain.footprint import Footprint
 from app.domain.screening import Finding, Overlap, ProjectSpec, most_restrictive
 from app.screening.industries import IndustryTable
 from app.screening.overlay import OverlayResult
-from app.screening.rules import Condition, LoadedRule, RuleBook
+from app.screening.rules import Condition, LoadedRule, Rule, RuleBook
 
 NATIONAL = "100000"
 ACCESS_DIMENSIONS = (
@@ -250,44 +250,20 @@ def evaluate(
                     findings.append(_undecided(lr, open_for))
                 continue
             layer = hits[0].layer
-        if concerns is None:
+        owed = _owed(rule, project, code) if concerns is None else None
+        if concerns is not None:
+            conds = rule.applies_to.conditions
+            stated = {c.attribute for c in conds if _comparable(c, project.attributes.get(c.attribute))}
+            if any(c.attribute in stated and not _test(c, project.attributes[c.attribute]) for c in conds):
+                continue  # a stated fact already rules the project out: nothing is owed
+            owed = _owed(rule, project, code, stated)
+        if owed is not None:
+            missing, zh, en = owed
             findings.append(Finding(
                 rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
-                status="missing_attribute",
-                message_zh=f"{rule.title_zh}：行业代码 {code} 不足以判断本规则是否适用，请给出更细的国民经济行业分类代码"
-                           f"（中类或小类）。{rule.message_zh}",
-                message_en=f"{rule.title_en}: industry code {code} is too coarse to tell whether this rule applies; "
-                           f"state the GB/T 4754-2017 group or class. {rule.message_en}",
-                layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=["industry"]))
-            continue
-        conds = rule.applies_to.conditions
-        stated = {c.attribute for c in conds if _comparable(c, project.attributes.get(c.attribute))}
-        if any(c.attribute in stated and not _test(c, project.attributes[c.attribute]) for c in conds):
-            continue  # a stated fact already rules the project out: nothing is owed
-        # a fact that is absent, null or of a type the rule cannot compare counts as not given
-        missing = list(dict.fromkeys(c.attribute for c in conds if c.attribute not in stated))
-        if missing:
-            findings.append(Finding(
-                rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
-                status="missing_attribute",
-                message_zh=f"{rule.title_zh}：需补充项目信息 {', '.join(missing)} 才能判定。{rule.message_zh}",
-                message_en=f"{rule.title_en}: the project must state {', '.join(missing)} to decide. "
-                           f"{rule.message_en}",
-                layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=missing))
-            continue
-        # an exception's fact given in a form it cannot judge (``"3"`` or ``true`` for an item number)
-        # is owed like a missing condition, not read as no exception
-        unjudged = [e.when.attribute for e in rule.exceptions if project.attributes.get(e.when.attribute)
-                    is not None and not _comparable(e.when, project.attributes[e.when.attribute])]
-        if unjudged:
-            findings.append(Finding(
-                rule_id=rule.id, verdict="incomplete", level=rs.level, jurisdiction=rs.jurisdiction,
-                status="missing_attribute",
-                message_zh=f"{rule.title_zh}：项目信息 {', '.join(unjudged)} 的取值无法判定，请按表单取值重新填写。"
-                           f"{rule.message_zh}",
-                message_en=f"{rule.title_en}: the value given for {', '.join(unjudged)} cannot be judged; state it "
-                           f"as the form offers. {rule.message_en}",
-                layer=layer, feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=unjudged))
+                status="missing_attribute", message_zh=f"{rule.title_zh}：{zh}{rule.message_zh}",
+                message_en=f"{rule.title_en}: {en} {rule.message_en}", layer=layer,
+                feature_ids=[h.feature_id for h in hits], citation=_citation(lr), missing=missing))
             continue
         verdict, ev_zh, ev_en = rule.verdict, None, None
         for exc in rule.exceptions:
@@ -301,6 +277,30 @@ def evaluate(
             feature_ids=[h.feature_id for h in hits], citation=_citation(lr), evidence_zh=ev_zh, evidence_en=ev_en))
     findings += _access_lists(result)
     return findings
+
+
+def _owed(rule: Rule, project: ProjectSpec, code: str,
+          stated: set[str] | None = None) -> tuple[list[str], str, str] | None:
+    """What the project still owes before the rule can decide (names, zh, en), or None.
+
+    ``stated`` None: the industry code is too coarse to tell whether the rule concerns it. Otherwise,
+    first a condition's fact that is absent, null or of a type the rule cannot compare; then an
+    exception's fact given in a form it cannot judge (``"3"`` or ``true`` for an item number), which is
+    owed like a missing one, not read as no exception."""
+    if stated is None:
+        return (["industry"], f"行业代码 {code} 不足以判断本规则是否适用，请给出更细的国民经济行业分类代码（中类或小类）。",
+                f"industry code {code} is too coarse to tell whether this rule applies; state the GB/T 4754-2017 "
+                "group or class.")
+    missing = list(dict.fromkeys(c.attribute for c in rule.applies_to.conditions if c.attribute not in stated))
+    if missing:
+        return missing, f"需补充项目信息 {', '.join(missing)} 才能判定。", \
+            f"the project must state {', '.join(missing)} to decide."
+    unjudged = [e.when.attribute for e in rule.exceptions if project.attributes.get(e.when.attribute)
+                is not None and not _comparable(e.when, project.attributes[e.when.attribute])]
+    if unjudged:
+        return unjudged, f"项目信息 {', '.join(unjudged)} 的取值无法判定，请按表单取值重新填写。", \
+            f"the value given for {', '.join(unjudged)} cannot be judged; state it as the form offers."
+    return None
 
 
 def _undecided(lr: LoadedRule, open_for: list[tuple[Overlap, str]]) -> Finding:
