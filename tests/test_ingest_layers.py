@@ -327,3 +327,21 @@ def test_utf8_dbf_with_wide_fields_and_no_cpg_is_detected_as_utf8(tmp_path: Path
     set_ldid(shp, 0)
     data = read_layer_file(shp, "eco_redline", catalog)
     assert data.report.encoding == "UTF-8" and data.attributes[0]["name"] == NAMES[0]
+
+
+def test_a_geopackage_of_element_zones_with_real_flags_and_unknown_values(tmp_path: Path, catalog):
+    """Yes/no stored as REAL (1.0/0.0) reads as true/false; a value neither the catalog nor its mappings
+    know (超标 for a yes/no, 声环境 for an element) is kept out of the rules' reach and warned of."""
+    reals = tmp_path / "reals.gpkg"
+    frame(n=3, YSLX=["air", "air", "water"], SFDB=[1.0, 0.0, 1.0]).to_file(reals, driver="GPKG")
+    assert pyogrio.read_info(reals)["dtypes"][list(pyogrio.read_info(reals)["fields"]).index("SFDB")] == "float64"
+    data = read_layer_file(reals, "element_zone", catalog)
+    assert [a.get("attainment") for a in data.attributes] == [True, False, True]
+    assert not [w for w in data.report.warnings if "not one the catalog knows" in w]
+    texts = tmp_path / "texts.gpkg"
+    frame(n=3, YSLX=["air", "声环境", "water"], SFDB=["1.0", "否", "超标"]).to_file(texts, driver="GPKG")
+    data = read_layer_file(texts, "element_zone", catalog)
+    assert [a.get("attainment") for a in data.attributes] == [True, False, None]
+    assert [a.get("element") for a in data.attributes] == ["air", "声环境", "water"]
+    warned = [w for w in data.report.warnings if "not one the catalog knows" in w]
+    assert len(warned) == 2 and any("超标" in w for w in warned) and any("声环境" in w for w in warned)

@@ -952,3 +952,100 @@ def test_a_rerun_reports_a_feature_moved_nearer_or_farther(world):
     assert d["before_m"] == pytest.approx(300, abs=1e-6) and d["after_m"] == pytest.approx(950, abs=1e-6)
     assert d["feature_id_before"] == "rivers.v1.0" and d["feature_id"] == "rivers.v2.0" and not diff["same"]
     assert sc.rerun(rec["id"], "recorded")["overlap_distances_changed"] == []
+
+
+FILTER_RULES = """ruleset: {id: filters, level: national, jurisdiction: "100000", name_zh: 国家（测试）, name_en: National (test)}
+rules:
+  - id: t.below_target_i
+    title_zh: 现状劣于Ⅰ类目标
+    title_en: Worse than a class I target
+    trigger: {kind: water_function_zone, where: {target_class: [I], current_class: [II, 劣V, 劣Ⅴ类]}}
+    verdict: restricted
+    message_zh: 从严控制新增排污
+    message_en: New discharges strictly controlled
+    citation: {document: 测试, clause: 测试, quote: 从严控制, quote_kind: paraphrase}
+  - id: t.not_attained
+    title_zh: 不达标区
+    title_en: Non-attainment zone
+    trigger: {kind: element_zone, where: {element: [air], attainment: [false]}}
+    verdict: conditional
+    message_zh: 倍量替代
+    message_en: Offsets
+    citation: {document: 测试, clause: 测试, quote: 倍量替代, quote_kind: paraphrase}
+  - id: t.chem_outlet
+    title_zh: 化工排污口
+    title_en: Chemical outlet
+    trigger: {kind: water_function_zone}
+    applies_to:
+      industries: [C26]
+      conditions: [{attribute: new_discharge_outlet, op: "==", value: true}]
+    verdict: restricted
+    message_zh: 化工项目新设排污口受限
+    message_en: A chemical project's new outlet is restricted
+    citation: {document: 测试, clause: 测试, quote: 新设排污口, quote_kind: paraphrase}
+"""
+
+
+def filter_screener(store, tmp_path) -> Screener:
+    rules = tmp_path / "filter_rules"
+    rules.mkdir()
+    (rules / "filters.yaml").write_text(FILTER_RULES, encoding="utf-8")
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    return Screener(store, catalog, load_rulebook(rules, set(catalog.kinds)), load_industries(PROJECT_ROOT / "layers"))
+
+
+@pytest.mark.parametrize("zone,status", [
+    ({"target_class": "II", "current_class": "劣Ⅴ"}, None),  # ruled out by its target, whatever else
+    ({"target_class": "II"}, None),  # likewise, its current class unknown
+    ({"target_class": "I", "current_class": "劣Ⅴ类"}, "fired"),  # a spelling a rule names itself
+    ({"target_class": "I"}, "not_checked"),  # the one value that decides is missing
+    ({"target_class": "I", "current_class": "劣五类"}, "not_checked"),  # a spelling nobody knows
+])
+def test_a_filter_is_open_only_where_no_judgeable_value_rules_the_feature_out(store, tmp_path, zone, status):
+    sc = filter_screener(store, tmp_path)
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    publish(store, "wfz", "water_function_zone", [gk_box(0, 0, 1000)],
+            [catalog.map_attributes("water_function_zone", zone)])
+    rec = run(sc, gk_box(100, 100, 100), industry="C13")
+    got = {f["rule_id"]: f["status"] for f in rec["findings"]}
+    assert got.get("t.below_target_i") == status
+
+
+@pytest.mark.parametrize("raw,status", [("否", "fired"), ("是", None), ("超标", "not_checked")])
+def test_a_yes_no_value_that_could_not_be_read_is_not_checked_and_warned_of(store, tmp_path, raw, status):
+    sc = filter_screener(store, tmp_path)
+    catalog = load_catalog(PROJECT_ROOT / "layers")
+    unread: dict = {}
+    attrs = catalog.map_attributes("element_zone", {"YSLX": "air", "SFDB": raw}, unread)
+    warnings = catalog.kind("element_zone").undeclared([attrs], unread)
+    assert bool(warnings) == (status == "not_checked") and all("超标" in w for w in warnings)
+    publish(store, "ez", "element_zone", [gk_box(0, 0, 1000)], [attrs])
+    rec = run(sc, gk_box(100, 100, 100), industry="C13")
+    assert {f["rule_id"]: f["status"] for f in rec["findings"]}.get("t.not_attained") == status
+
+
+def test_a_coarse_industry_code_is_not_asked_for_where_a_stated_fact_decides(store, tmp_path):
+    sc = filter_screener(store, tmp_path)
+    publish(store, "wfz", "water_function_zone", [gk_box(0, 0, 1000)], [{"target_class": "III"}])
+    site = gk_box(100, 100, 100)
+    assert "t.chem_outlet" not in {f["rule_id"] for f in run(sc, site, industry="C", new_discharge_outlet=False)
+                                   ["findings"]}
+    [f] = [f for f in run(sc, site, industry="C", new_discharge_outlet=True)["findings"]
+           if f["rule_id"] == "t.chem_outlet"]
+    assert f["missing"] == ["industry"]
+
+
+def test_a_record_names_the_catalog_values_it_was_judged_by(world):
+    sc = screener(world)
+    rec = run(sc, gk_box(-2500, 100, 100))
+    assert rec["catalog_version"] == sc.catalog_version and len(rec["catalog_version"]) == 16
+    assert sc.rerun(rec["id"], "recorded")["catalog_changed"] is False
+    sc._declared["water_source"]["grade"] = frozenset({"1", "2", "quasi", "3"})  # a catalog revised since
+    sc._catalog_hash = None
+    assert sc.rerun(rec["id"], "recorded")["catalog_changed"] is True
+
+
+def test_an_exception_that_applies_is_not_masked_by_another_given_in_a_form_it_cannot_judge(world):
+    rec = run(screener(world), gk_box(-2500, 100, 100), national_major_project=True, limited_activity="3")
+    [f] = [f for f in rec["findings"] if f["rule_id"] == "t.redline"]
+    assert (f["verdict"], f["status"]) == ("restricted", "fired")

@@ -40,12 +40,14 @@ class LayerKind:
     values: dict[str, dict[str, str]]
     style: dict[str, Any]
 
-    def map_attributes(self, raw: dict[str, Any], common: dict[str, str]) -> dict[str, Any]:
+    def map_attributes(self, raw: dict[str, Any], common: dict[str, str],
+                       unread: dict[tuple[str, str], int] | None = None) -> dict[str, Any]:
         """Map one source record onto the kind's schema; unknown source fields are kept as they are.
 
         Source fields are matched case-insensitively against the kind's ``fields`` (the standard
         三线一单 result-data codes among them) and then the catalog's common name fields; a field
-        already named like a schema attribute is taken as is.
+        already named like a schema attribute is taken as is. ``unread`` counts, by (attribute, source
+        text), the values of yes/no attributes that could not be read (they become None).
         """
         out: dict[str, Any] = {}
         extra: dict[str, Any] = {}
@@ -60,25 +62,32 @@ class LayerKind:
             )
             if target and target in self.attributes and target not in out:
                 out[target] = self._coerce(target, value)
+                if out[target] is None and unread is not None and str(value).strip():
+                    unread[(target, str(value))] = unread.get((target, str(value)), 0) + 1
             else:
                 extra[str(key)] = plain_value(value)
         for key, value in extra.items():
             out.setdefault(key, value)
         return out
 
-    def undeclared(self, records: list[dict[str, Any]]) -> list[str]:
-        """Warnings for enum values the catalog neither declares nor maps (``试验区`` where it knows 实验区):
-        rules filtering on them cannot tell what the feature is, and report it as not checked."""
-        seen: dict[tuple[str, str], int] = {}
+    def undeclared(self, records: list[dict[str, Any]], unread: dict[tuple[str, str], int] | None = None) -> list[str]:
+        """Warnings for enum values the catalog neither declares nor maps (``试验区`` where it knows 实验区)
+        and yes/no values it could not read (``unread``, from ``map_attributes``): rules filtering on them
+        cannot tell what the feature is, and report it as not checked."""
+        seen: dict[tuple[str, str], int] = dict(unread or {})
         for rec in records:
             for name, spec in self.attributes.items():
                 value = rec.get(name)
                 if spec.type == "enum" and value not in (None, "") and str(value) not in spec.values:
                     seen[(name, str(value))] = seen.get((name, str(value)), 0) + 1
-        return [f"属性 {name} 的取值“{value}”（{n} 个要素）不在目录取值 {', '.join(self.attributes[name].values)} 之内，"
-                f"依此取值的规则将报告未核查 (attribute {name}: value '{value}' on {n} feature(s) is not one the "
-                f"catalog knows; rules filtering on it report those features as not checked)"
-                for (name, value), n in sorted(seen.items())]
+        out = []
+        for (name, value), n in sorted(seen.items()):
+            spec = self.attributes[name]
+            known = ", ".join(spec.values) if spec.type == "enum" else "是/否 (yes/no)"
+            out.append(f"属性 {name} 的取值“{value}”（{n} 个要素）不在目录取值 {known} 之内，依此取值的规则将报告未核查 "
+                       f"(attribute {name}: value '{value}' on {n} feature(s) is not one the catalog knows; "
+                       "rules filtering on it report those features as not checked)")
+        return out
 
     def _coerce(self, attr: str, value: Any) -> Any:
         spec = self.attributes[attr]
@@ -91,9 +100,12 @@ class LayerKind:
         if spec.type == "bool":
             if isinstance(value, bool):
                 return value
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)  # a REAL column's 1.0 / 0.0 (GeoPackage, DBF with decimals, xlsx)
             text = str(value).strip().lower()
+            try:  # a REAL column's 1.0 / 0.0 (GeoPackage, DBF with decimals, xlsx), or the same as text
+                number = float(text)
+                text = str(int(number)) if number.is_integer() else text
+            except (ValueError, OverflowError):
+                pass
             if text in _TRUE:
                 return True
             if text in _FALSE:
@@ -144,12 +156,15 @@ class Catalog:
                 detail={"kind": kind_id, "known": sorted(self.kinds)},
             ) from None
 
-    def map_attributes(self, kind_id: str, raw: dict[str, Any]) -> dict[str, Any]:
-        return self.kind(kind_id).map_attributes(raw, self.common_fields)
+    def map_attributes(self, kind_id: str, raw: dict[str, Any],
+                       unread: dict[tuple[str, str], int] | None = None) -> dict[str, Any]:
+        return self.kind(kind_id).map_attributes(raw, self.common_fields, unread)
 
     def enum_values(self) -> dict[str, dict[str, frozenset[str]]]:
-        """``{kind: {attribute: values}}`` of every enum attribute: what a rule's filter can rely on."""
-        return {k: {a.name: frozenset(a.values) for a in spec.attributes.values() if a.type == "enum"}
+        """``{kind: {attribute: values}}`` of every enum and yes/no attribute (``True``/``False``): the
+        values a rule's filter can rely on."""
+        return {k: {a.name: frozenset(a.values) if a.type == "enum" else frozenset({"True", "False"})
+                    for a in spec.attributes.values() if a.type in ("enum", "bool")}
                 for k, spec in self.kinds.items()}
 
 

@@ -81,8 +81,9 @@ def read_layer_file(
                      "After transformation the layer lies outside China: check the CRS",
                      bounds=[v if math.isfinite(v) else None for v in (x0, y0, x1, y1)], crs=report.crs_detected)
     note("attributes")
-    attrs = [catalog.map_attributes(kind, r) for r in records]
-    report.warnings.extend(catalog.kind(kind).undeclared(attrs))
+    unread: dict[tuple[str, str], int] = {}
+    attrs = [catalog.map_attributes(kind, r, unread) for r in records]
+    report.warnings.extend(catalog.kind(kind).undeclared(attrs, unread))
     report.field_mapping = _field_mapping(raw.fields, catalog, kind)
     report.features_kept = len(geoms)
     report.vertex_count = int(shapely.get_num_coordinates(geoms).sum())

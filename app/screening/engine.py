@@ -68,38 +68,50 @@ def _comparable(cond: Condition, value: Any) -> bool:
     return True
 
 
+def _accepts(value: Any, accepted: list[Any]) -> bool:
+    return value in accepted or str(value) in [str(a) for a in accepted]
+
+
 def _matches_where(o: Overlap, where: dict[str, list[Any]]) -> bool:
-    for attr, accepted in where.items():
-        value = o.attributes.get(attr)
-        if value not in accepted and str(value) not in [str(a) for a in accepted]:
-            return False
-    return True
+    return all(_accepts(o.attributes.get(attr), accepted) for attr, accepted in where.items())
 
 
 MISSING = (None, "", "None")
+Judgeable = dict[str, dict[str, tuple[frozenset[str], bool]]]  # kind -> attribute -> (values, missing spelled out)
 
 
-def _undecidable(o: Overlap, where: dict[str, list[Any]], declared: dict[str, frozenset[str]],
-                 spelled_out: set[str]) -> str | None:
-    """The attribute of a filter that ``o``'s value leaves open, if any: an enum value the catalog does not
-    know (a source spelling it has no mapping for), or a missing one where no rule of the kind says what
-    a missing value means (``spelled_out``)."""
-    for attr in where:
-        if attr not in declared:
-            continue  # free text: the filter's own values are all there is to go by
+def judgeable(rulebook: RuleBook, declared: dict[str, dict[str, frozenset[str]]]) -> Judgeable:
+    """For each enum or yes/no attribute a rule filters on: the values a filter can judge (the catalog's,
+    and any a rule names itself, as 劣Ⅴ类), and whether some rule of the kind says what a missing value
+    means (filters on ``null``)."""
+    out: dict[str, dict[str, tuple[set[str], bool]]] = {}
+    for lr in rulebook.rules:
+        t = lr.rule.trigger
+        if t is None:
+            continue
+        for attr, accepted in t.where.items():
+            if attr not in declared.get(t.kind, {}):
+                continue  # free text: the filter's own values are all there is to go by
+            values, spelled = out.setdefault(t.kind, {}).get(attr, (set(declared[t.kind][attr]), False))
+            values |= {str(v) for v in accepted if v not in MISSING}
+            out[t.kind][attr] = (values, spelled or any(v in MISSING for v in accepted))
+    return {k: {a: (frozenset(v), sp) for a, (v, sp) in attrs.items()} for k, attrs in out.items()}
+
+
+def _undecidable(o: Overlap, where: dict[str, list[Any]], judge: dict[str, tuple[frozenset[str], bool]]) -> str | None:
+    """The attribute whose value leaves open whether ``o`` passes the filter, if nothing else rules it
+    out: a value neither the catalog nor a rule knows (a source spelling without a mapping, a yes/no
+    field that could not be read), or a missing one no rule of the kind speaks of."""
+    open_attr = None
+    for attr, accepted in where.items():
         value = o.attributes.get(attr)
-        if value in MISSING:
-            if attr not in spelled_out:
-                return attr
-        elif str(value) not in declared[attr]:
-            return attr
-    return None
-
-
-def _spelled_out(rulebook: RuleBook) -> set[tuple[str, str]]:
-    """(kind, attribute) pairs for which some rule filters on a missing value itself."""
-    return {(lr.rule.trigger.kind, attr) for lr in rulebook.rules if lr.rule.trigger is not None
-            for attr, accepted in lr.rule.trigger.where.items() if any(v in MISSING for v in accepted)}
+        values, spelled = judge.get(attr, (None, True))
+        judged = values is None or (spelled if value in MISSING else str(value) in values)
+        if not judged:
+            open_attr = open_attr or attr
+        elif not _accepts(value, accepted):
+            return None  # a value that can be judged rules the feature out
+    return open_attr
 
 
 def _concerns(rule: LoadedRule, project: ProjectSpec, code: str, flags: set[str],
@@ -175,8 +187,9 @@ def _jurisdiction(code: str, hits: list[AdminHit], known: set[str] | None,
         return "in"
     if known is None or code in known:
         return "out"
-    if not hits:
-        # met by no region: outside every drawn one, so outside the region if a drawn one holds it
+    if not any(h.counts for h in hits):
+        # met by no region (slivers aside): outside every drawn one, so outside the region if a drawn one
+        # holds it
         return "out" if any(code.startswith(_prefix(k)) for k in known) else "unknown"
     beside = [h.clip for h in hits if not h.code.startswith(mine) and not code.startswith(_prefix(h.code))
               and h.clip is not None]
@@ -196,8 +209,7 @@ def evaluate(
     footprint may lie in it (``_jurisdiction``), instead of being passed over. ``declared``: the
     catalog's enum values by kind (``Catalog.enum_values``); a feature whose value a rule's filter
     cannot judge reports that rule as not checked for it."""
-    declared = declared or {}
-    spelled_out = _spelled_out(rulebook)
+    judge = judgeable(rulebook, declared or {})
     kinds_present = set(result.kinds.values())
     regions = admin_hits(result)
     fp_geom = footprint.geometry if footprint is not None else None
@@ -242,21 +254,18 @@ def evaluate(
                         t.relation == "within" and o.distance_m <= (t.distance_m or 0)):
                     if _matches_where(o, t.where):
                         hits.append(o)
-                    elif (attr := _undecidable(o, t.where, declared.get(t.kind, {}),
-                                               {a for k, a in spelled_out if k == t.kind})) is not None:
+                    elif (attr := _undecidable(o, t.where, judge.get(t.kind, {}))) is not None:
                         open_for.append((o, attr))
             if not hits:
                 if open_for:
                     findings.append(_undecided(lr, open_for))
                 continue
             layer = hits[0].layer
-        owed = _owed(rule, project, code) if concerns is None else None
-        if concerns is not None:
-            conds = rule.applies_to.conditions
-            stated = {c.attribute for c in conds if _comparable(c, project.attributes.get(c.attribute))}
-            if any(c.attribute in stated and not _test(c, project.attributes[c.attribute]) for c in conds):
-                continue  # a stated fact already rules the project out: nothing is owed
-            owed = _owed(rule, project, code, stated)
+        conds = rule.applies_to.conditions
+        stated = {c.attribute for c in conds if _comparable(c, project.attributes.get(c.attribute))}
+        if any(c.attribute in stated and not _test(c, project.attributes[c.attribute]) for c in conds):
+            continue  # a stated fact already rules the project out: nothing is owed, not even a finer code
+        owed = _owed(rule, project, code, None if concerns is None else stated)
         if owed is not None:
             missing, zh, en = owed
             findings.append(Finding(
@@ -295,9 +304,9 @@ def _owed(rule: Rule, project: ProjectSpec, code: str,
     if missing:
         return missing, f"需补充项目信息 {', '.join(missing)} 才能判定。", \
             f"the project must state {', '.join(missing)} to decide."
-    unjudged = [e.when.attribute for e in rule.exceptions if project.attributes.get(e.when.attribute)
-                is not None and not _comparable(e.when, project.attributes[e.when.attribute])]
-    if unjudged:
+    given = [(e, project.attributes.get(e.when.attribute)) for e in rule.exceptions]
+    unjudged = [e.when.attribute for e, v in given if v is not None and not _comparable(e.when, v)]
+    if unjudged and not any(v is not None and _comparable(e.when, v) and _test(e.when, v) for e, v in given):
         return unjudged, f"项目信息 {', '.join(unjudged)} 的取值无法判定，请按表单取值重新填写。", \
             f"the value given for {', '.join(unjudged)} cannot be judged; state it as the form offers."
     return None

@@ -9,6 +9,7 @@ parameters. A re-run reads the recorded input again and screens it against the r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections import Counter
@@ -48,6 +49,7 @@ class Screener:
     limits: dict[str, Any] = field(default_factory=dict)  # the operator's boundary limits, for re-runs
     _regions: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # admin version -> codes
     _enums: dict[str, dict[str, frozenset[str]]] | None = field(default=None, repr=False)
+    _catalog_hash: str | None = field(default=None, repr=False)
 
     @property
     def _declared(self) -> dict[str, dict[str, frozenset[str]]]:
@@ -55,6 +57,16 @@ class Screener:
         if self._enums is None:
             self._enums = self.catalog.enum_values()
         return self._enums
+
+    @property
+    def catalog_version(self) -> str:
+        """A hash of the values the engine judges layer features by (``_declared``): like the rule files,
+        they decide findings, so a record names the ones it was made with."""
+        if self._catalog_hash is None:
+            text = json.dumps({k: {a: sorted(v) for a, v in attrs.items()} for k, attrs in self._declared.items()},
+                              sort_keys=True, ensure_ascii=False)
+            self._catalog_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._catalog_hash
 
     def _admin_codes(self, result: OverlayResult) -> set[str]:
         """Every region code in the admin layer versions the overlay used (read once per version)."""
@@ -115,6 +127,7 @@ class Screener:
             "layer_versions": result.versions,
             "ruleset_version": self.rulebook.version,
             "ruleset_files": list(self.rulebook.files),
+            "catalog_version": self.catalog_version,
             "software_version": __version__,
             "store": self.store.kind,
             "input_sha256": footprint.echo.input_sha256,
@@ -275,6 +288,8 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "overlap_attributes_changed": changed_attributes,
         "layer_versions_changed": versions,
         "ruleset_changed": old["ruleset_version"] != new["ruleset_version"],
+        # (None: the old record was made before records named it)
+        "catalog_changed": old["catalog_version"] != new["catalog_version"] if "catalog_version" in old else None,
     }
     diff["same"] = (diff["verdict"]["before"] == diff["verdict"]["after"] and not diff["findings_added"]
                     and not diff["findings_removed"] and not diff["overlaps_added"]

@@ -24,7 +24,7 @@
       const id = (x) => ECO.esc(x.rule_id || x.feature_id || x);
       const m2 = (v) => Math.round(v).toLocaleString("en-US");
       const area = (x) => id(x) + " " + ECO.esc(m2(x.before_m2) + " → " + m2(x.after_m2) + " m²");
-      const dist = (x) => id(x) + " " + ECO.esc(x.before_m.toFixed(1) + " → " + x.after_m.toFixed(1) + " m");
+      const dist = (x) => id(x) + " " + ECO.esc(x.before_m.toFixed(3) + " → " + x.after_m.toFixed(3) + " m");
       const attrs = (x) => id(x) + "（" + Object.keys(x.changes || {}).map(ECO.esc).join("、") + "）";
       const decided = (x) => id(x) + " " + ECO.esc(x.before.verdict === x.after.verdict
         ? x.before.status + " → " + x.after.status
