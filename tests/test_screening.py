@@ -179,6 +179,7 @@ def _hits(*rows):
     ("120000", [("510000", 0, 100, True)], {"510000"}, "out"),  # another province holds it
     ("511102", [], {"510000"}, "out"),  # outside the drawn province that holds the county
     ("510000", [], {"511102"}, "unknown"),  # outside the one county drawn: maybe still in the province
+    ("513200", [("510000", 0, 0.005, False)], {"510000"}, "out"),  # Sichuan's sliver is no hit either
     ("510000", [], {"511102", "620000"}, "unknown"),
     ("511102", [("510000", 0, 100, True)], None, "out"),  # not asked
     # one county as two rows, or as two of its towns: together they hold it
