@@ -169,7 +169,9 @@ def test_dissolve_of_tiled_parcels_equals_the_overlay_union(case, split, monkeyp
     elif case.startswith("coverage"):
         assert len(halves) == 3  # west, east, and the two together
     else:
-        assert len(halves) >= 2  # both halves tried (GEOS may refuse one as no coverage)
+        # the halves tried (GEOS may refuse one as no coverage, and the other is then cancelled if its
+        # thread has not taken it yet: one call or more), never the whole group at once
+        assert 1 <= len(halves) <= 3 and max(halves[:2]) < len(cells)
 
 
 @settings(max_examples=40, deadline=None)
