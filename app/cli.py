@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -203,7 +204,7 @@ def _attr(values: tuple[str, ...]) -> dict[str, Any]:
             raise click.BadParameter(f"'{item}' is not k=v", param_hint="--attr")
         try:
             out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON (JSONDecodeError), or a number past Python's digit limit: text
             out[key.strip()] = raw
     return out
 
@@ -229,16 +230,18 @@ def _read_options(s: Any, boundary: dict[str, Any], facts: dict[str, Any] | None
     ``linear`` and ``row_width_m`` instead, as the API's ``project.attributes`` do (then both are needed,
     as there); ``--row-width-m`` says both at once and goes into the facts, so the record shows what
     the lines were buffered by."""
-    from app.ingest.boundary import BoundaryOptions, limits
+    from app.ingest.boundary import BoundaryOptions, limits, read_flag
 
     facts = {} if facts is None else facts
     width = boundary.pop("row_width_m")
     if width is not None:
+        if not math.isfinite(width):
+            raise InputRefused("E_REQUEST_INVALID", "--row-width-m 须为有限数值", "--row-width-m must be a finite number")
         if facts.get("row_width_m", width) != width:
             raise InputRefused("E_REQUEST_INVALID", "--row-width-m 与 --attr row_width_m 不一致",
                                "--row-width-m and --attr row_width_m disagree")
         facts.update(linear=True, row_width_m=width)
-    return BoundaryOptions(**boundary, linear=bool(facts.get("linear")), row_width_m=facts.get("row_width_m"),
+    return BoundaryOptions(**boundary, linear=read_flag(facts.get("linear")), row_width_m=facts.get("row_width_m"),
                            **limits(s))
 
 

@@ -76,10 +76,28 @@ def test_screen_multipart_file(client, tmp_path: Path):
     ({"industry": "C2614", "action": "build"}, "E_PROJECT_ACTION"),
     ({"industry": "Z9999", "action": "new"}, "E_INDUSTRY_UNKNOWN"),
     ({"industry": "C2614", "action": "new", "attributes": [1]}, "E_PROJECT_INVALID"),
+    # what a report must lay out: a 5,000-character name took half a minute in the PDF
+    ({"industry": "C2614", "action": "new", "name": "项" * 201}, "E_PROJECT_INVALID"),
+    ({"industry": "C2614", "action": "new", "name": {"a": 1}}, "E_PROJECT_INVALID"),
+    ({"industry": "C2614", "action": "new", "attributes": {"k" * 65: 1}}, "E_PROJECT_INVALID"),
+    ({"industry": "C2614", "action": "new", "attributes": {"note": "字" * 501}}, "E_PROJECT_INVALID"),
+    ({"industry": "C2614", "action": "new", "attributes": {f"a{i}": i for i in range(101)}}, "E_PROJECT_INVALID"),
 ])
 def test_bad_projects_are_refused_and_nothing_is_kept(client, store, project, code):
     r = client.post("/api/screenings", json={"geometry": geometry(gk_box(0, 0, 100)), "project": project})
     assert r.status_code == 422 and r.json()["error"]["code"] == code
+    err = r.json()["error"]
+    assert err["message_zh"] and err["message_en"]
+
+
+def test_a_kept_project_is_read_back_without_the_later_length_limits():
+    from app.domain.screening import ProjectSpec
+
+    long = {"industry": "C2614", "action": "new", "name": "项" * 300}
+    with pytest.raises(Exception) as ei:
+        ProjectSpec.parse(long)
+    assert getattr(ei.value, "code", None) == "E_PROJECT_INVALID"
+    assert ProjectSpec.parse(long, kept=True).name == "项" * 300
 
 
 def test_unknown_record(client):
@@ -196,3 +214,37 @@ def test_project_attributes_must_be_finite():
     assert ei.value.code == "E_PROJECT_INVALID"
     with pytest.raises(EcoError):
         ProjectSpec.parse({"industry": "C2614", "action": "new", "attributes": {"row_width_m": 0}})
+
+
+def test_an_option_and_the_project_fact_of_the_same_name_must_agree(client):
+    """The record keeps project.attributes.row_width_m: a top-level row_width_m that differs would buffer
+    the lines by a width the record does not show. The CLI refuses the same; a form field's text and
+    the fact's number that read alike agree."""
+    line = json.loads(shapely.to_geojson(to_lonlat(shapely.LineString([(380_000, 3_270_000), (381_000, 3_270_000)]))))
+    project = {**PROJECT, "attributes": {"stack_height_m": 20, "linear": True, "row_width_m": 20}}
+    r = client.post("/api/screenings", json={"geometry": line, "project": project, "row_width_m": 50})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "E_REQUEST_INVALID"
+    assert "row_width_m" in r.json()["error"]["message_en"]
+    r = client.post("/api/screenings", json={"geometry": line, "project": project, "row_width_m": 20.0})
+    assert r.status_code == 201 and r.json()["footprint"]["row_width_m"] == 20
+    r = client.post("/api/screenings", data={"project": json.dumps(project), "row_width_m": "20"},
+                    files={"file": ("l.geojson", json.dumps(line).encode())})
+    assert r.status_code == 201, r.text
+
+
+def test_media_types_are_read_whatever_their_case(client):
+    body = json.dumps({"geometry": geometry(gk_box(1500, 0, 100)), "project": PROJECT})
+    r = client.post("/api/screenings", content=body, headers={"Content-Type": "Application/JSON; charset=UTF-8"})
+    assert r.status_code == 201, r.text
+
+
+def test_a_multipart_type_in_capitals_is_read_too(client):
+    import httpx
+
+    gj = json.dumps({"type": "Feature", "properties": {}, "geometry": geometry(gk_box(1500, 0, 100))}).encode()
+    req = httpx.Request("POST", "http://x/api/screenings", data={"project": json.dumps(PROJECT)},
+                        files={"file": ("b.geojson", gj)})
+    body = req.read()
+    ctype = req.headers["content-type"].replace("multipart/form-data", "Multipart/Form-Data")
+    r = client.post("/api/screenings", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 201, r.text

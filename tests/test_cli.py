@@ -14,6 +14,7 @@ import geopandas as gpd
 import httpx
 import pytest
 
+from app.settings import Settings
 from tests.conftest import reset_postgis
 from tests.geodata import GK, gk_box
 
@@ -185,3 +186,33 @@ def test_the_boundary_limits_come_from_the_environment(tmp_path: Path):
         r = run(args, tight)
         assert r.returncode == 2 and "E_TOO_MANY_VERTICES" in r.stderr, r.stderr
         assert run(args, env).returncode in (0, 3, 4, 5), args  # read (3–5: verdicts other than allowed)
+
+
+def _boundary(**kw):
+    return {"crs": None, "zone": None, "layer": None, "encoding": None, "gcj02": False,
+            "accept_datum_approximation": False, "row_width_m": None, **kw}
+
+
+@pytest.mark.parametrize("said,linear", [("no", False), ("False", False), ("0", False), (False, False),
+                                         ("yes", True), (True, True), ("true", True), (1, True)])
+def test_the_cli_reads_linear_as_the_api_does(said, linear):
+    from app.cli import _read_options
+    from app.ingest.boundary import read_flag
+
+    assert _read_options(Settings(), _boundary(), {"linear": said, "row_width_m": 10}).linear is linear
+    assert read_flag(said) is linear
+
+
+def test_cli_attribute_values_past_pythons_digit_limit_are_kept_as_text():
+    from app.cli import _attr
+
+    assert _attr(("big=" + "9" * 5000, "n=3", "t=是")) == {"big": "9" * 5000, "n": 3, "t": "是"}
+
+
+def test_a_non_finite_right_of_way_says_so():
+    from app.cli import _read_options
+    from app.domain.errors import InputRefused
+
+    with pytest.raises(InputRefused) as ei:
+        _read_options(Settings(), _boundary(row_width_m=float("nan")), {})
+    assert ei.value.code == "E_REQUEST_INVALID" and "finite" in ei.value.message_en

@@ -245,6 +245,16 @@ def test_lines_need_a_linear_project_and_width(tmp_path: Path):
             assert ei.value.code == "E_REQUEST_INVALID" and ei.value.status == 422, width
 
 
+@pytest.mark.parametrize("coords", [[(380_000, 3_270_000), (380_000, 3_270_000)], [(380_000, 3_270_000)] * 3])
+def test_a_centre_line_of_no_length_is_refused_not_a_server_error(coords):
+    line = gpd.GeoDataFrame(geometry=[shapely.LineString(coords)], crs=GK)
+    data = line.to_crs(4326).to_json().encode()
+    for read in (lambda o: read_boundary(data, "road.geojson", o), lambda o: read_geojson_object(json.loads(data), o)):
+        with pytest.raises(EcoError) as ei:
+            read(BoundaryOptions(linear=True, row_width_m=10))
+        assert ei.value.code == "E_GEOMETRY_DEGENERATE" and ei.value.status == 422
+
+
 def test_invalid_polygon_repaired_z_dropped_slivers_removed(tmp_path: Path):
     bowtie = shapely.Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])
     bowtie = shapely.affinity.translate(bowtie, 380_000, 3_270_000)

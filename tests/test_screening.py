@@ -1050,3 +1050,15 @@ def test_an_exception_that_applies_is_not_masked_by_another_given_in_a_form_it_c
     rec = run(screener(world), gk_box(-2500, 100, 100), national_major_project=True, limited_activity="3")
     [f] = [f for f in rec["findings"] if f["rule_id"] == "t.redline"]
     assert (f["verdict"], f["status"]) == ("restricted", "fired")
+
+
+def test_a_kept_record_reads_back_as_answered_on_both_stores(world):
+    """PostgreSQL's jsonb kept numbers as decimals: 1e16 came back as the integer 10000000000000000 and
+    -0.0 as 0.0, so a record read back from the PostGIS store differed from the one answered."""
+    odd = {"big": 1e16, "huge": 1e300, "neg_zero": -0.0, "tenth": 0.1, "int": 10**17, "text": "1e16"}
+    rec = run(screener(world), gk_box(0, 0, 10), **odd)
+    back = world.get_screening(rec["id"])
+    got = back["project"]["attributes"]
+    assert json.dumps(got, sort_keys=True) == json.dumps(rec["project"]["attributes"], sort_keys=True)
+    assert type(got["big"]) is float and type(got["int"]) is int and str(got["neg_zero"]) == "-0.0"
+    assert back == rec

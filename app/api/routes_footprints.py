@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +17,11 @@ from app.api.responses import json_bytes
 from app.domain.errors import InputRefused
 from app.domain.footprint import Footprint
 from app.domain.jsontext import refuse_unkeepable, text_problem
-from app.ingest.boundary import BoundaryOptions, limits, read_boundary, read_geojson_object
+from app.ingest.boundary import BoundaryOptions, limits, read_boundary, read_flag, read_geojson_object
 from app.settings import Settings
 
 router = APIRouter(prefix="/api/footprints", tags=["footprints"])
 
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass
@@ -43,18 +43,30 @@ def _options(fields: dict[str, Any], project: dict[str, Any] | None, settings: S
     if not isinstance(attrs, dict):
         raise _bad("E_PROJECT_INVALID", "project.attributes 须为对象", "project.attributes must be an object")
 
+    def agreed(name: str, read: Callable[[Any], Any]) -> Any:
+        """A request option, or the project fact of the same name, as ``read`` reads it; both only if they
+        read alike (the record keeps the fact, so it must be what the footprint was read by; a form field
+        is text, the fact JSON)."""
+        option, fact = fields.get(name), attrs.get(name)
+        if option in (None, ""):
+            return read(fact)
+        if fact in (None, "") or read(option) == read(fact):
+            return read(option)
+        raise _bad("E_REQUEST_INVALID", f"参数 {name} 与 project.attributes.{name} 不一致",
+                   f"Parameter {name} and project.attributes.{name} disagree")
+
     def flag(name: str) -> bool:
-        v = fields.get(name, attrs.get(name))
-        return v is True or str(v).strip().lower() in _TRUE
+        return agreed(name, read_flag)
 
     def number(name: str, cast=float):
-        v = fields.get(name, attrs.get(name))
-        if v in (None, ""):
-            return None
-        try:
-            return cast(v)
-        except (TypeError, ValueError, OverflowError):
-            raise _bad("E_REQUEST_INVALID", f"参数 {name} 须为数字", f"Parameter {name} must be a number") from None
+        def read(v: Any) -> Any:
+            if v in (None, ""):
+                return None
+            try:
+                return cast(v)
+            except (TypeError, ValueError, OverflowError):
+                raise _bad("E_REQUEST_INVALID", f"参数 {name} 须为数字", f"Parameter {name} must be a number") from None
+        return agreed(name, read)
 
     def text(name: str) -> str | None:
         v = fields.get(name)
@@ -119,7 +131,7 @@ async def read_upload(request: Request) -> BoundaryUpload:
     """A boundary from a multipart upload (``file`` + options + ``project``) or a JSON ``geometry``."""
     settings = request.app.state.settings
     max_bytes = settings.max_upload_mb << 20
-    ctype = request.headers.get("content-type", "")
+    ctype = request.headers.get("content-type", "").lower()  # media types are case-insensitive (RFC 9110)
     if ctype.startswith("application/json"):
         body = await request.body()
         if len(body) > max_bytes:

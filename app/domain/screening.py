@@ -31,6 +31,12 @@ def most_restrictive(verdicts: list[str]) -> str:
     return min(verdicts, key=VERDICTS.index) if verdicts else "allowed"
 
 
+MAX_NAME_CHARS = 200
+MAX_ATTRIBUTES = 100
+MAX_KEY_CHARS = 64
+MAX_TEXT_CHARS = 500
+
+
 @dataclass
 class ProjectSpec:
     name: str | None
@@ -39,7 +45,9 @@ class ProjectSpec:
     attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, doc: dict[str, Any] | None) -> ProjectSpec:
+    def parse(cls, doc: dict[str, Any] | None, *, kept: bool = False) -> ProjectSpec:
+        """``kept``: a project read back from a record (a re-run), taken as it was kept, without the
+        length limits that came later."""
         doc = doc or {}
         industry, action = doc.get("industry"), doc.get("action")
         if not industry or not isinstance(industry, str):
@@ -64,6 +72,20 @@ class ProjectSpec:
         # (a re-run parses a kept project again: no tighter than that)
         refuse_unkeepable(doc, "E_PROJECT_INVALID", "项目信息无法保存", "The project cannot be kept", KEPT_DEPTH)
         name = doc.get("name")
+        if name is not None and not isinstance(name, (str, int, float)):
+            raise InputRefused("E_PROJECT_INVALID", "项目名称 name 须为文字", "The project name must be text")
+        # what a report prints: a name of thousands of characters took minutes to lay out in the PDF
+        too_long = ([("name", len(str(name)))] if name is not None and len(str(name)) > MAX_NAME_CHARS else []) + [
+            (str(k), len(str(k)) + len(v) if isinstance(v, str) else len(str(k))) for k, v in attrs.items()
+            if len(str(k)) > MAX_KEY_CHARS or (isinstance(v, str) and len(v) > MAX_TEXT_CHARS)]
+        if not kept and (too_long or len(attrs) > MAX_ATTRIBUTES):
+            raise InputRefused(
+                "E_PROJECT_INVALID",
+                f"项目信息过长：名称至多 {MAX_NAME_CHARS} 字，属性至多 {MAX_ATTRIBUTES} 项、名至多 {MAX_KEY_CHARS} 字、"
+                f"文字值至多 {MAX_TEXT_CHARS} 字",
+                f"Project facts too long: a name of at most {MAX_NAME_CHARS} characters, at most {MAX_ATTRIBUTES} "
+                f"attributes, keys of at most {MAX_KEY_CHARS} and text values of at most {MAX_TEXT_CHARS} characters",
+                detail={"fields": [k for k, _n in too_long][:10], "attributes": len(attrs)})
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 
     def to_dict(self) -> dict[str, Any]:

@@ -62,6 +62,14 @@ FORMATS = {
 BOUNDARY_VECTOR_SUFFIXES = {k: v for k, v in LAYER_SUFFIXES.items() if k != ".gdb"}
 
 
+_YES = {"1", "true", "yes", "on"}
+
+
+def read_flag(value: Any) -> bool:
+    """A yes/no option as the API and the CLI both take it: ``true`` or 1, yes, on (any case) as text."""
+    return value is True or (not isinstance(value, bool) and str(value).strip().lower() in _YES)
+
+
 @dataclass
 class BoundaryOptions:
     crs: str | None = None  # the user's CRS for coordinates that carry none (or to override)
@@ -609,6 +617,10 @@ def _polygons(geoms: np.ndarray, to_plane: Callable[[Any], Any], from_plane: Cal
             raise refuse("E_GEOMETRY_DEGENERATE", f"第 {i + 1} 个图形面积为零", f"Shape {i + 1} has no area",
                          part=int(i) + 1)
         out[i] = shapely.union_all(polys)
+    empty = np.flatnonzero(shapely.is_empty(out))  # a line of no length buffers to nothing
+    if len(empty):
+        raise refuse("E_GEOMETRY_DEGENERATE", f"第 {empty[0] + 1} 个图形面积为零（线长为零？）",
+                     f"Shape {empty[0] + 1} has no area (a line of no length?)", part=int(empty[0]) + 1)
     return out
 
 

@@ -162,7 +162,7 @@ class Screener:
         admit = {k: v for k, v in self.limits.items() if k != "sliver_m2"}
         options = replace(BoundaryOptions(**old["parameters"]["boundary_options"]), **admit)
         footprint = read_footprint(data or b"", old["input_kind"], old["footprint"].get("file_name"), options)
-        project = ProjectSpec.parse(old["project"])
+        project = ProjectSpec.parse(old["project"], kept=True)
         recorded = as_of == "recorded"
         params = old["parameters"]
         new = self.screen_and_keep(footprint, project, input_bytes=data, input_kind=old["input_kind"],

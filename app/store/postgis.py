@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import shapely
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 from psycopg_pool import ConnectionPool
 from shapely.geometry.base import BaseGeometry
 
@@ -301,7 +301,7 @@ class PostgisStore:
                 "INSERT INTO screening (id, created_at, verdict, input_sha256, record, input)"
                 " VALUES (%s, %s, %s, %s, %s, %s)",
                 (record["id"], record["created_at"], record["verdict"], record.get("input_sha256"),
-                 Jsonb(record, dumps=_dumps), input_bytes),
+                 Json(record, dumps=_dumps), input_bytes),
             )
 
     def get_screening(self, screening_id: str) -> dict[str, Any]:
