@@ -202,14 +202,14 @@ def _jurisdiction(code: str, hits: list[AdminHit], known: set[str] | None,
 def evaluate(
     rulebook: RuleBook, result: OverlayResult, project: ProjectSpec, industries: IndustryTable,
     admin_layer_codes: set[str] | None = None, footprint: Footprint | None = None,
-    declared: dict[str, dict[str, frozenset[str]]] | None = None,
+    judge: Judgeable | None = None,
 ) -> list[Finding]:
     """``admin_layer_codes``: the codes of every region in the admin layers the overlay used, and the
     ``footprint``: a local rule set whose region the layer lacks is reported as not checked where the
-    footprint may lie in it (``_jurisdiction``), instead of being passed over. ``declared``: the
-    catalog's enum values by kind (``Catalog.enum_values``); a feature whose value a rule's filter
-    cannot judge reports that rule as not checked for it."""
-    judge = judgeable(rulebook, declared or {})
+    footprint may lie in it (``_jurisdiction``), instead of being passed over. ``judge``: what rule
+    filters can judge (``judgeable``, built once per rule book and catalog); a feature whose value a
+    rule's filter cannot judge reports that rule as not checked for it (None: every value is judged)."""
+    judge = judge or {}
     kinds_present = set(result.kinds.values())
     regions = admin_hits(result)
     fp_geom = footprint.geometry if footprint is not None else None

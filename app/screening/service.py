@@ -26,7 +26,7 @@ from app.domain.footprint import Footprint
 from app.domain.jsontext import KEPT_DEPTH, refuse_unkeepable
 from app.domain.screening import VERDICT_ZH, ProjectSpec, shallow_dict
 from app.ingest.boundary import BoundaryOptions, read_boundary, read_geojson_object
-from app.screening.engine import county_code, decide, evaluate, max_distance
+from app.screening.engine import Judgeable, county_code, decide, evaluate, judgeable, max_distance
 from app.screening.industries import IndustryTable
 from app.screening.overlay import OverlayResult, overlay
 from app.screening.rules import RuleBook
@@ -50,6 +50,7 @@ class Screener:
     _regions: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # admin version -> codes
     _enums: dict[str, dict[str, frozenset[str]]] | None = field(default=None, repr=False)
     _catalog_hash: str | None = field(default=None, repr=False)
+    _judgeable: Judgeable | None = field(default=None, repr=False)
 
     @property
     def _declared(self) -> dict[str, dict[str, frozenset[str]]]:
@@ -57,6 +58,13 @@ class Screener:
         if self._enums is None:
             self._enums = self.catalog.enum_values()
         return self._enums
+
+    @property
+    def _judge(self) -> Judgeable:
+        """What the rule filters can judge (``engine.judgeable``: 80 µs to build, so once)."""
+        if self._judgeable is None:
+            self._judgeable = judgeable(self.rulebook, self._declared)
+        return self._judgeable
 
     @property
     def catalog_version(self) -> str:
@@ -107,7 +115,7 @@ class Screener:
         sliver = self.sliver_m2 if sliver_m2 is None else sliver_m2
         result = overlay(self.store, footprint, distance_m=distance, pinned=pinned, sliver_m2=sliver)
         findings = evaluate(self.rulebook, result, project, self.industries, self._admin_codes(result), footprint,
-                            self._declared)
+                            self._judge)
         verdict = decide(findings)
         now = datetime.now(UTC)
         record = {
