@@ -248,3 +248,14 @@ def test_a_multipart_type_in_capitals_is_read_too(client):
     ctype = req.headers["content-type"].replace("multipart/form-data", "Multipart/Form-Data")
     r = client.post("/api/screenings", content=body, headers={"Content-Type": ctype})
     assert r.status_code == 201, r.text
+
+
+def test_a_project_sent_as_a_file_part_is_read(client):
+    """``curl -F file=@b.geojson -F project=@p.json``: the project arrives as a file part."""
+    gj = json.dumps({"type": "Feature", "properties": {}, "geometry": geometry(gk_box(1500, 0, 100))}).encode()
+    r = client.post("/api/screenings", files={"file": ("b.geojson", gj),
+                                               "project": ("p.json", json.dumps(PROJECT).encode("utf-8"))})
+    assert r.status_code == 201, r.text
+    assert r.json()["project"]["name"] == PROJECT["name"]
+    r = client.post("/api/screenings", files={"file": ("b.geojson", gj), "project": ("p.json", b"\xff\xfe")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "E_PROJECT_INVALID"

@@ -113,6 +113,9 @@ def load_json(text: str | bytes, unchecked: tuple[str, ...] = ()) -> Any:
     return doc
 
 
+PROJECT_PART_MAX = 1 << 20
+
+
 def _project(value: Any) -> dict[str, Any] | None:
     if value in (None, ""):
         return None
@@ -161,6 +164,15 @@ async def read_upload(request: Request) -> BoundaryUpload:
         raise _bad("E_FILE_TOO_LARGE", f"文件超过 {max_bytes >> 20} MB 的上限",
                    f"The file exceeds the {max_bytes >> 20} MB limit", status=413)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    sent = form.get("project")
+    if isinstance(sent, UploadFile):  # ``curl -F project=@p.json``: the project as a file part
+        raw = await sent.read(PROJECT_PART_MAX + 1)
+        if len(raw) > PROJECT_PART_MAX:
+            raise _bad("E_PROJECT_INVALID", "project 部分过大", "The project part is too large")
+        try:
+            fields["project"] = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise _bad("E_PROJECT_INVALID", "project 须为 UTF-8 编码的 JSON", "project must be UTF-8 JSON") from None
     # as a record can keep them: Starlette decodes fields and names in whatever charset the request names
     # (UTF-7 makes lone surrogates out of plain bytes); the file name loses its NUL when read
     refuse_unkeepable([fields, (upload.filename or "").replace("\x00", "")], "E_REQUEST_INVALID",
