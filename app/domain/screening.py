@@ -75,8 +75,8 @@ class ProjectSpec:
         if name is not None and not isinstance(name, (str, int, float)):
             raise InputRefused("E_PROJECT_INVALID", "项目名称 name 须为文字", "The project name must be text")
         # what a report prints: a name of thousands of characters took minutes to lay out in the PDF
-        too_long = ([("name", len(str(name)))] if name is not None and len(str(name)) > MAX_NAME_CHARS else []) + [
-            (str(k), len(str(k)) + len(v) if isinstance(v, str) else len(str(k))) for k, v in attrs.items()
+        too_long = (["name"] if name is not None and len(str(name)) > MAX_NAME_CHARS else []) + [
+            str(k) for k, v in attrs.items()
             if len(str(k)) > MAX_KEY_CHARS or (isinstance(v, str) and len(v) > MAX_TEXT_CHARS)]
         if not kept and (too_long or len(attrs) > MAX_ATTRIBUTES):
             raise InputRefused(
@@ -85,7 +85,7 @@ class ProjectSpec:
                 f"文字值至多 {MAX_TEXT_CHARS} 字",
                 f"Project facts too long: a name of at most {MAX_NAME_CHARS} characters, at most {MAX_ATTRIBUTES} "
                 f"attributes, keys of at most {MAX_KEY_CHARS} and text values of at most {MAX_TEXT_CHARS} characters",
-                detail={"fields": [k for k, _n in too_long][:10], "attributes": len(attrs)})
+                detail={"fields": too_long[:10], "attributes": len(attrs)})
         return cls(str(name) if name is not None else None, industry.strip().upper(), action, dict(attrs))
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import secrets
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import shapely
@@ -48,33 +49,25 @@ class Screener:
     sliver_m2: float = 1.0
     limits: dict[str, Any] = field(default_factory=dict)  # the operator's boundary limits, for re-runs
     _regions: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # admin version -> codes
-    _enums: dict[str, dict[str, frozenset[str]]] | None = field(default=None, repr=False)
-    _catalog_hash: str | None = field(default=None, repr=False)
-    _judgeable: Judgeable | None = field(default=None, repr=False)
 
-    @property
+    # built once, on first use: what the engine judges layer features by
+    @cached_property
     def _declared(self) -> dict[str, dict[str, frozenset[str]]]:
-        """The catalog's enum values, for the engine to tell a value it cannot judge (built once)."""
-        if self._enums is None:
-            self._enums = self.catalog.enum_values()
-        return self._enums
+        """The catalog's enum values, for the engine to tell a value it cannot judge."""
+        return self.catalog.enum_values()
 
-    @property
+    @cached_property
     def _judge(self) -> Judgeable:
-        """What the rule filters can judge (``engine.judgeable``: 80 µs to build, so once)."""
-        if self._judgeable is None:
-            self._judgeable = judgeable(self.rulebook, self._declared)
-        return self._judgeable
+        """What the rule filters can judge (``engine.judgeable``: 80 µs to build)."""
+        return judgeable(self.rulebook, self._declared)
 
-    @property
+    @cached_property
     def catalog_version(self) -> str:
         """A hash of the values the engine judges layer features by (``_declared``): like the rule files,
         they decide findings, so a record names the ones it was made with."""
-        if self._catalog_hash is None:
-            text = json.dumps({k: {a: sorted(v) for a, v in attrs.items()} for k, attrs in self._declared.items()},
-                              sort_keys=True, ensure_ascii=False)
-            self._catalog_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return self._catalog_hash
+        text = json.dumps({k: {a: sorted(v) for a, v in attrs.items()} for k, attrs in self._declared.items()},
+                          sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _admin_codes(self, result: OverlayResult) -> set[str]:
         """Every region code in the admin layer versions the overlay used (read once per version)."""
